@@ -1,0 +1,108 @@
+"""The wire contract of the `argoproj-labs/metric-ai` plugin (see README, "Plugin contract").
+
+The Go client decodes the answer strictly: `promote` must be a JSON boolean, `confidence` and
+`executionTimeMs` JSON integers. These models are the only way answers are produced.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class AnalyzeContext(BaseModel):
+    """`context` of the plugin request; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    namespace: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    rolloutName: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+    stableSelector: str = Field(default="role=stable", min_length=1, max_length=1024)
+    canarySelector: str = Field(default="role=canary", min_length=1, max_length=1024)
+    extraPrompt: str | None = Field(default=None, max_length=8192)
+    repoUrl: str | None = Field(default=None, max_length=2048)
+    baseBranch: str | None = Field(default=None, max_length=255)
+
+
+class AnalyzeRequest(BaseModel):
+    """Body of `POST /a2a/analyze` as the Go plugin sends it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    userId: str = Field(default="argo-rollouts", max_length=256)
+    memoryId: str | None = Field(default=None, max_length=512)
+    prompt: str = Field(default="", max_length=65536)
+    context: AnalyzeContext
+
+    @property
+    def memory_key(self) -> str:
+        return self.memoryId or f"rollout:{self.context.namespace}/{self.context.rolloutName}"
+
+
+class ModelResult(BaseModel):
+    modelName: str
+    analysis: str = ""
+    rootCause: str = ""
+    remediation: str = ""
+    promote: bool = False
+    confidence: int = Field(default=0, ge=0, le=100)
+    executionTimeMs: int = Field(default=0, ge=0)
+    error: str | None = None
+
+
+class AnalyzeResponse(BaseModel):
+    """The 200 body; `model_dump(exclude_none=True)` is what goes on the wire."""
+
+    analysis: str
+    rootCause: str = ""
+    remediation: str = ""
+    prLink: str | None = None
+    promote: bool
+    confidence: int = Field(ge=0, le=100)
+    modelResults: list[ModelResult] | None = None
+    votingRationale: str | None = None
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _round_confidence(cls, value: object) -> object:
+        if isinstance(value, float):
+            return max(0, min(100, round(value)))
+        return value
+
+    def wire(self) -> dict:
+        """The JSON object sent to the plugin (no nulls, ints stay ints)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def plugin_prompt(namespace: str, rollout: str, stable: str, canary: str, extra: str | None = None) -> str:
+    """The exact prose prompt the Go plugin sends (used by the demo, tests and evals)."""
+    text = (
+        f"Analyze canary deployment for rollout '{rollout}'. Namespace: {namespace}. "
+        f"Use your tools to fetch and compare logs from stable pods (selector: {stable}) "
+        f"vs canary pods (selector: {canary}). Determine if canary should be promoted."
+    )
+    if extra:
+        text += f"\n\nAdditional context: {extra}"
+    return text
+
+
+def plugin_request(namespace: str, rollout: str, stable: str = "role=stable", canary: str = "role=canary",
+                   extra: str | None = None, repo_url: str | None = None, base_branch: str | None = None) -> dict:
+    """The exact JSON body the Go plugin posts for one measurement."""
+    context: dict[str, str] = {
+        "namespace": namespace,
+        "rolloutName": rollout,
+        "stableSelector": stable,
+        "canarySelector": canary,
+    }
+    if extra:
+        context["extraPrompt"] = extra
+    if repo_url:
+        context["repoUrl"] = repo_url
+    if base_branch:
+        context["baseBranch"] = base_branch
+    return {
+        "userId": "argo-rollouts",
+        "memoryId": f"rollout:{namespace}/{rollout}",
+        "prompt": plugin_prompt(namespace, rollout, stable, canary, extra),
+        "context": context,
+    }
