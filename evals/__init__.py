@@ -1,0 +1,1 @@
+"""Scenarios (simulated clusters), golden-transcript eval sets and the custom eval metrics."""
