@@ -1,0 +1,1 @@
+"""One analysis end to end: evidence, judge, agents, gate, vote, remediation, record."""

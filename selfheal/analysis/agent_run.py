@@ -1,0 +1,120 @@
+"""Running the rollout_doctor app for one model and reading its verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+from google.adk.agents.run_config import RunConfig, ToolThreadPoolConfig
+from google.adk.apps import App
+from google.adk.runners import Runner
+from google.adk.sessions import BaseSessionService
+from google.genai import types
+
+from selfheal.verdict import Verdict, parse_verdict
+
+log = logging.getLogger(__name__)
+
+# Sync tools (Kubernetes client, Prometheus, log mining) run on ADK's tool thread pool so one
+# analysis never blocks the event loop that serves the others.
+RUN_CONFIG = RunConfig(tool_thread_pool_config=ToolThreadPoolConfig(max_workers=8))
+
+
+@dataclass
+class AgentRunResult:
+    model: str
+    verdict: Verdict | None = None
+    error: str | None = None
+    duration_ms: int = 0
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    tool_calls: list[str] = field(default_factory=list)
+    final_text: str = ""
+
+
+@functools.cache
+def _build_app(model: str) -> App:
+    # Imported lazily: building the app resolves models and imports every tool.
+    from agents.rollout_doctor.agent import build_app
+
+    return build_app(model)
+
+
+def app_for(model: str) -> App:
+    """The rollout_doctor app whose agents all use `model` (built once per model name)."""
+    return _build_app(model)
+
+
+def session_id_for(memory_key: str, canary_hash: str, model: str) -> str:
+    """One ADK session per memoryId and canary revision (and model, when several vote)."""
+    raw = f"{memory_key}@{canary_hash or 'unknown'}~{model}"
+    return re.sub(r"[^A-Za-z0-9_.:@~/-]", "_", raw)[:255]
+
+
+async def run_agent(
+    *,
+    model: str,
+    session_service: BaseSessionService,
+    user_id: str,
+    session_id: str,
+    message: str,
+    state: dict,
+) -> AgentRunResult:
+    """Run the app once and return the diagnosis verdict; never raises."""
+    result = AgentRunResult(model=model)
+    started = time.perf_counter()
+    try:
+        app = app_for(model)
+        runner = Runner(app=app, session_service=session_service)
+        session = await session_service.get_session(app_name=app.name, user_id=user_id, session_id=session_id)
+        if session is None:
+            await session_service.create_session(app_name=app.name, user_id=user_id, session_id=session_id, state=state)
+            state_delta = None
+        else:
+            state_delta = state
+        content = types.Content(role="user", parts=[types.Part(text=message)])
+        async for event in runner.run_async(
+            user_id=user_id, session_id=session_id, new_message=content, state_delta=state_delta, run_config=RUN_CONFIG
+        ):
+            _account(result, event)
+        if result.verdict is None:
+            session = await session_service.get_session(app_name=app.name, user_id=user_id, session_id=session_id)
+            stored = (session.state or {}).get("verdict") if session else None
+            result.verdict = parse_verdict(stored) or parse_verdict(result.final_text)
+        if result.verdict is None:
+            result.error = "the model did not return a usable verdict" + (
+                f": {result.final_text[:200]!r}" if result.final_text else ""
+            )
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a model or tool failure must become an answer, not a 500
+        log.warning("model %s failed: %s", model, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+        result.error = f"{type(exc).__name__}: {exc}"[:500]
+    result.duration_ms = int((time.perf_counter() - started) * 1000)
+    return result
+
+
+def _account(result: AgentRunResult, event) -> None:
+    usage = event.usage_metadata
+    if usage is not None and event.author != "user":
+        result.model_calls += 1
+        result.prompt_tokens += usage.prompt_token_count or 0
+        result.output_tokens += usage.candidates_token_count or 0
+    if event.error_code or event.error_message:
+        result.error = f"{event.error_code or 'error'}: {event.error_message or ''}".strip()
+    content = event.content
+    if not content or not content.parts:
+        return
+    for part in content.parts:
+        if part.function_call:
+            result.tool_calls.append(part.function_call.name)
+        elif part.text and not part.thought and event.author == "diagnosis" and event.is_final_response():
+            result.final_text = part.text
+            verdict = parse_verdict(part.text)
+            if verdict is not None:
+                result.verdict = verdict

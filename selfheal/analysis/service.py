@@ -1,0 +1,269 @@
+"""One plugin analysis end to end: record lookup, single flight, evidence, judge, model vote, gate,
+remediation and the record. `AnalysisService.analyze` always returns a decodable answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from google.adk.sessions import BaseSessionService, DatabaseSessionService
+
+from selfheal.analysis.agent_run import AgentRunResult, run_agent, session_id_for
+from selfheal.analysis.metrics import ServiceMetrics
+from selfheal.analysis.voting import JudgeView, combine, judge_answer
+from selfheal.config import Settings
+from selfheal.contract import AnalyzeRequest, AnalyzeResponse, plugin_prompt
+from selfheal.guardrails import AUTO_APPROVE_STATE, JUDGE_STATE
+from selfheal.llm import voting_models
+from selfheal.state import AnalysisRecord, StateStore
+from tools import evidence as evidence_tools
+from tools import k8s
+from tools.remediation import file_remediation, repo_allowed
+
+log = logging.getLogger(__name__)
+
+# Time kept back from the deadline to build and record the answer.
+_ANSWER_MARGIN_SECONDS = 2.0
+# How long the verdict may wait for the issue/PR link before it goes out without one.
+_REMEDIATION_WAIT_SECONDS = 10.0
+
+
+@dataclass
+class _Outcome:
+    response: AnalyzeResponse
+    judge_verdict: str
+    report: str
+
+
+class Overloaded(Exception):
+    """Too many analyses are running or queued; the caller should retry later."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"overloaded; retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class AnalysisService:
+    def __init__(self, settings: Settings, store: StateStore, metrics: ServiceMetrics | None = None,
+                 session_service: BaseSessionService | None = None):
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics or ServiceMetrics()
+        self.session_service = session_service or DatabaseSessionService(db_engine=store.engine)
+        self.owner = f"selfheal-{uuid.uuid4().hex[:12]}"
+        self._slots = asyncio.Semaphore(settings.max_concurrent_analyses)
+        self._waiting = 0
+        self._inflight: dict[tuple[str, str], asyncio.Task[AnalyzeResponse]] = {}
+        self._background: set[asyncio.Task] = set()
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    # --- entry point ---------------------------------------------------------------------
+    async def analyze(self, request: AnalyzeRequest) -> AnalyzeResponse:
+        started = time.perf_counter()
+        context = request.context
+        canary_hash = await self._canary_hash(context.namespace, context.rolloutName)
+        key = (request.memory_key, canary_hash)
+
+        cached = await self._cached(request.memory_key, canary_hash)
+        if cached is not None:
+            self.metrics.cache_hits.inc()
+            self.metrics.observe(cached, "record", time.perf_counter() - started)
+            return cached
+
+        task = self._inflight.get(key)
+        if task is None:
+            if self._waiting >= self.settings.max_concurrent_analyses + self.settings.max_queued_analyses:
+                self.metrics.errors.labels(kind="overloaded").inc()
+                raise Overloaded(retry_after=max(5, int(self.settings.deadline_seconds // 4)))
+            task = asyncio.create_task(self._analyze_once(request, canary_hash, started))
+            self._inflight[key] = task
+            # Kept briefly after completion so requests that missed the record just before it was
+            # written still share this analysis instead of starting another one.
+            task.add_done_callback(
+                lambda _t, k=key: asyncio.get_running_loop().call_later(1.0, self._inflight.pop, k, None)
+            )
+        else:
+            self.metrics.shared_flights.inc()
+        # Shielded: a client that disconnects does not cancel the analysis others wait for.
+        return await asyncio.shield(task)
+
+    async def _analyze_once(self, request: AnalyzeRequest, canary_hash: str, started: float) -> AnalyzeResponse:
+        self._waiting += 1
+        try:
+            async with self._slots:
+                outcome = await self._run_with_deadline(request, canary_hash, started)
+        finally:
+            self._waiting -= 1
+        elapsed = time.perf_counter() - started
+        source = "model" if outcome.response.modelResults and any(
+            r.error is None for r in outcome.response.modelResults
+        ) else "judge"
+        self.metrics.observe(outcome.response, source, elapsed)
+        await self._record(request, canary_hash, outcome, elapsed)
+        return outcome.response
+
+    # --- the analysis ----------------------------------------------------------------------
+    async def _run_with_deadline(self, request: AnalyzeRequest, canary_hash: str, started: float) -> _Outcome:
+        context = request.context
+        deadline = started + self.settings.deadline_seconds - _ANSWER_MARGIN_SECONDS
+        try:
+            evidence = await asyncio.wait_for(
+                asyncio.to_thread(
+                    evidence_tools.collect_evidence,
+                    context.namespace,
+                    context.rolloutName,
+                    context.stableSelector,
+                    context.canarySelector,
+                ),
+                timeout=max(0.1, deadline - time.perf_counter()),
+            )
+        except (TimeoutError, asyncio.TimeoutError):
+            self.metrics.errors.labels(kind="evidence_timeout").inc()
+            judge = JudgeView("inconclusive", 0, "", "unknown: the evidence could not be collected in time",
+                              "Check the Kubernetes API and Prometheus latency; the analysis deadline is "
+                              f"{self.settings.deadline_seconds:.0f}s.")
+            return _Outcome(judge_answer(judge, "Evidence collection timed out.", self.settings.inconclusive_policy),
+                            "inconclusive", "")
+        except Exception as exc:  # evidence collection never raises by contract; this is the last net
+            log.exception("evidence collection failed")
+            self.metrics.errors.labels(kind="evidence").inc()
+            judge = JudgeView("inconclusive", 0, "", f"unknown: evidence collection failed ({type(exc).__name__})", "")
+            return _Outcome(judge_answer(judge, "Evidence collection failed.", self.settings.inconclusive_policy),
+                            "inconclusive", "")
+
+        summary = evidence_tools.summarize_evidence(evidence, self.settings.report_bytes)
+        explained = evidence_tools.explain_evidence(summary)
+        judge = JudgeView(
+            verdict=evidence.judge.verdict,
+            score=evidence.judge.score,
+            summary=evidence.judge.summary,
+            root_cause=explained["rootCause"],
+            remediation=explained["remediation"],
+        )
+        # The model's own get_canary_evidence call reuses what was just collected.
+        evidence_tools.remember_evidence(evidence)
+
+        runs = await self._vote(request, canary_hash, judge, deadline)
+        response = combine(runs, judge, self.settings.quorum, self.settings.inconclusive_policy)
+
+        if not response.promote and context.repoUrl and (judge.verdict == "abort" or any(
+            run.verdict is not None and not run.verdict.promote for run in runs
+        )):
+            response.prLink = await self._remediate(request, evidence, response, deadline)
+        return _Outcome(response, judge.verdict, summary.get("report", ""))
+
+    async def _vote(self, request: AnalyzeRequest, canary_hash: str, judge: JudgeView, deadline: float
+                    ) -> list[AgentRunResult]:
+        context = request.context
+        message = plugin_prompt(context.namespace, context.rolloutName, context.stableSelector, context.canarySelector)
+        if context.extraPrompt:
+            message += (
+                "\n\nOperator guidance from the AnalysisTemplate (use it to focus the investigation; it is "
+                f"not evidence for a promote):\n<<<\n{context.extraPrompt}\n>>>"
+            )
+        state = {
+            JUDGE_STATE: {"namespace": context.namespace, "rollout": context.rolloutName,
+                          "verdict": judge.verdict, "score": judge.score},
+            AUTO_APPROVE_STATE: False,
+        }
+        models = voting_models(self.settings)
+
+        async def one(model: str) -> AgentRunResult:
+            timeout = max(0.1, deadline - time.perf_counter())
+            try:
+                run = await asyncio.wait_for(
+                    run_agent(
+                        model=model,
+                        session_service=self.session_service,
+                        user_id=request.userId or "argo-rollouts",
+                        session_id=session_id_for(request.memory_key, canary_hash, model),
+                        message=message,
+                        state=state,
+                    ),
+                    timeout=timeout,
+                )
+            except (TimeoutError, asyncio.TimeoutError):
+                run = AgentRunResult(model=model, error=f"timed out after {timeout:.0f}s (analysis deadline)",
+                                     duration_ms=int(timeout * 1000))
+            self.metrics.record_run(run)
+            return run
+
+        return list(await asyncio.gather(*(one(model) for model in models)))
+
+    # --- remediation -----------------------------------------------------------------------
+    async def _remediate(self, request: AnalyzeRequest, evidence, response: AnalyzeResponse, deadline: float
+                         ) -> str | None:
+        context = request.context
+        if not repo_allowed(context.repoUrl, self.settings.repo_allowlist):
+            self.metrics.remediations.labels(action="refused").inc()
+            log.info("remediation refused: %s is not in SELFHEAL_REPO_ALLOWLIST", context.repoUrl)
+            return None
+        remediation_request = evidence_tools.remediation_request(
+            evidence, response, repo_url=context.repoUrl, base_branch=context.baseBranch
+        )
+        task = asyncio.create_task(file_remediation(remediation_request, self.settings, self.store))
+        self._background.add(task)
+        task.add_done_callback(self._remediation_done)
+        wait = min(_REMEDIATION_WAIT_SECONDS, max(0.0, deadline - time.perf_counter()))
+        done, _ = await asyncio.wait({task}, timeout=wait)
+        if not done:
+            return None  # still filing; the record of a later measurement will carry the link
+        result = task.result()
+        return result.pr_url or result.issue_url or result.session_url
+
+    def _remediation_done(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            self.metrics.errors.labels(kind="remediation").inc()
+            log.warning("remediation failed: %s", task.exception())
+            return
+        self.metrics.remediations.labels(action=task.result().action).inc()
+
+    # --- records ---------------------------------------------------------------------------
+    async def _canary_hash(self, namespace: str, rollout: str) -> str:
+        revision = await asyncio.to_thread(k8s.rollout_revision, namespace, rollout)
+        return revision or ""
+
+    async def _cached(self, memory_key: str, canary_hash: str) -> AnalyzeResponse | None:
+        if not canary_hash or self.settings.cache_ttl_seconds <= 0:
+            return None
+        try:
+            record = await self.store.latest_analysis(memory_key, canary_hash, self.settings.cache_ttl_seconds)
+        except Exception as exc:  # a locked or unreachable database only costs the cache
+            self.metrics.errors.labels(kind="database").inc()
+            log.warning("record lookup failed: %s", exc)
+            return None
+        if record is None:
+            return None
+        return AnalyzeResponse.model_validate(record.response)
+
+    async def _record(self, request: AnalyzeRequest, canary_hash: str, outcome: _Outcome, elapsed: float) -> None:
+        context = request.context
+        try:
+            await self.store.save_analysis(
+                AnalysisRecord(
+                    memory_key=request.memory_key,
+                    namespace=context.namespace,
+                    rollout=context.rolloutName,
+                    canary_hash=canary_hash,
+                    created_at=evidence_tools.utcnow(),
+                    promote=outcome.response.promote,
+                    confidence=outcome.response.confidence,
+                    judge_verdict=outcome.judge_verdict,
+                    duration_ms=elapsed * 1000,
+                    response=outcome.response.wire(),
+                    report=outcome.report,
+                )
+            )
+        except Exception as exc:  # the answer matters more than its record
+            self.metrics.errors.labels(kind="database").inc()
+            log.warning("could not record the analysis: %s", exc)

@@ -1,0 +1,231 @@
+"""The state store: analysis records and remediation records, on SQLite or PostgreSQL.
+
+One SQLAlchemy async engine serves both our tables and ADK's session tables, so a deployment has a
+single database. Remediation claims are atomic in the database, so two replicas never file twice
+for one rollout revision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from tools.remediation import RemediationRecord
+
+log = logging.getLogger(__name__)
+
+_metadata = MetaData()
+
+_analyses = Table(
+    "selfheal_analyses",
+    _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("memory_key", String(512), nullable=False),
+    Column("namespace", String(253), nullable=False),
+    Column("rollout", String(253), nullable=False),
+    Column("canary_hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("promote", Integer, nullable=False),
+    Column("confidence", Integer, nullable=False),
+    Column("judge_verdict", String(16), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("report", Text, nullable=False, default=""),
+    Index("ix_selfheal_analyses_key", "memory_key", "canary_hash", "created_at"),
+)
+
+_remediations = Table(
+    "selfheal_remediations",
+    _metadata,
+    Column("fingerprint", String(512), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("record", Text, nullable=False, default="{}"),
+)
+
+
+class AnalysisRecord(BaseModel):
+    memory_key: str
+    namespace: str
+    rollout: str
+    canary_hash: str
+    created_at: dt.datetime
+    promote: bool
+    confidence: int
+    judge_verdict: str
+    duration_ms: float
+    response: dict
+    report: str = ""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite returns naive datetimes even for timezone=True columns.
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine for the state URL; creates the SQLite folder when needed."""
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # A generous busy timeout so concurrent writers wait instead of failing with "locked".
+        return create_async_engine(url, connect_args={"timeout": 15})
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+class StateStore:
+    """Analysis and remediation records. Implements `tools.remediation.RemediationStore`."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> "StateStore":
+        return cls(make_engine(url))
+
+    async def init(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        """Raise when the database cannot be reached (readiness)."""
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
+
+    # --- analyses ------------------------------------------------------------
+    async def save_analysis(self, record: AnalysisRecord) -> None:
+        values = record.model_dump()
+        values["promote"] = int(record.promote)
+        values["response"] = json.dumps(record.response)
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(_analyses).values(**values))
+
+    async def latest_analysis(
+        self, memory_key: str, canary_hash: str, max_age_seconds: float | None = None
+    ) -> AnalysisRecord | None:
+        """The newest analysis of this rollout revision, if younger than `max_age_seconds`."""
+        query = (
+            select(_analyses)
+            .where(_analyses.c.memory_key == memory_key, _analyses.c.canary_hash == canary_hash)
+            .order_by(_analyses.c.created_at.desc())
+            .limit(1)
+        )
+        if max_age_seconds is not None:
+            query = query.where(_analyses.c.created_at >= _now() - dt.timedelta(seconds=max_age_seconds))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return self._analysis(row) if row else None
+
+    async def recent_analyses(self, limit: int = 20, memory_key: str | None = None) -> list[AnalysisRecord]:
+        query = select(_analyses).order_by(_analyses.c.created_at.desc()).limit(limit)
+        if memory_key:
+            query = query.where(_analyses.c.memory_key == memory_key)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [self._analysis(row) for row in rows]
+
+    @staticmethod
+    def _analysis(row) -> AnalysisRecord:
+        data = dict(row)
+        data.pop("id", None)
+        data["promote"] = bool(data["promote"])
+        data["response"] = json.loads(data["response"])
+        data["created_at"] = _aware(data["created_at"])
+        return AnalysisRecord(**data)
+
+    # --- remediations (tools.remediation.RemediationStore) -------------------
+    async def claim_remediation(self, fingerprint: str, owner: str, ttl_seconds: float) -> bool:
+        """Atomically take the right to file for `fingerprint`.
+
+        True when this caller may file now: no one has claimed it, or an unfinished claim is older
+        than `ttl_seconds` (its owner died). False when it is done or another owner holds it.
+        """
+        now = _now()
+        async with self.engine.begin() as conn:
+            try:
+                await conn.execute(
+                    insert(_remediations).values(
+                        fingerprint=fingerprint, owner=owner, claimed_at=now, status="claimed", record="{}"
+                    )
+                )
+                return True
+            except IntegrityError:
+                pass
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(select(_remediations).where(_remediations.c.fingerprint == fingerprint))
+            ).mappings().first()
+            if row is None or row["status"] != "claimed":
+                return False
+            if row["owner"] == owner:
+                return True
+            if _aware(row["claimed_at"]) > now - dt.timedelta(seconds=ttl_seconds):
+                return False
+            # Compare-and-swap on the old claim time: only one taker wins a stale claim.
+            result = await conn.execute(
+                update(_remediations)
+                .where(
+                    _remediations.c.fingerprint == fingerprint,
+                    _remediations.c.status == "claimed",
+                    _remediations.c.claimed_at == row["claimed_at"],
+                )
+                .values(owner=owner, claimed_at=now)
+            )
+            return result.rowcount == 1
+
+    async def get_remediation(self, fingerprint: str) -> RemediationRecord | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(_remediations).where(_remediations.c.fingerprint == fingerprint))
+            ).mappings().first()
+        if row is None or row["record"] in (None, "", "{}"):
+            return None
+        return RemediationRecord.model_validate_json(row["record"])
+
+    async def save_remediation(self, record: RemediationRecord) -> None:
+        payload = record.model_dump_json()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(_remediations)
+                .where(_remediations.c.fingerprint == record.fingerprint)
+                .values(status=record.status, record=payload)
+            )
+            if result.rowcount == 0:
+                await conn.execute(
+                    insert(_remediations).values(
+                        fingerprint=record.fingerprint,
+                        owner="",
+                        claimed_at=_now(),
+                        status=record.status,
+                        record=payload,
+                    )
+                )
