@@ -28,5 +28,32 @@ def sim(scenarios: tuple[str, ...], port: int) -> None:
     sys.exit(run_simulator(list(scenarios), port))
 
 
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (default SELFHEAL_HOST or 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default SELFHEAL_PORT or 8080).")
+@click.option("--web/--no-web", default=None, help="Also serve the ADK web UI (/dev-ui/) in this process.")
+@click.option("--mcp/--no-mcp", "mount_mcp", default=None, help="Also serve the MCP server on /mcp.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]), help="Log verbosity.")
+def serve(host: str | None, port: int | None, web: bool | None, mount_mcp: bool | None, log_level: str) -> None:
+    """Serve the plugin endpoint (POST /a2a/analyze), health, metrics and A2A.
+
+    The service token (SELFHEAL_TOKEN) and all other settings come from the environment.
+    """
+    import logging
+
+    import uvicorn
+
+    from selfheal.config import get_settings
+    from selfheal.service.app import create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {key: value for key, value in
+                 {"host": host, "port": port, "web_ui": web, "mount_mcp": mount_mcp}.items() if value is not None}
+    settings = get_settings().model_copy(update=overrides)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
+                timeout_graceful_shutdown=10)
+
+
 if __name__ == "__main__":
     main()

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     cache_ttl_seconds: float = Field(default=300.0, ge=0)
     max_concurrent_analyses: int = Field(default=4, ge=1)
     max_queued_analyses: int = Field(default=32, ge=0)
+    public_url: str | None = Field(default=None, description="URL other agents use to reach this service (A2A card).")
     web_ui: bool = False
     mount_mcp: bool = False
 

@@ -106,3 +106,65 @@ def plugin_request(namespace: str, rollout: str, stable: str = "role=stable", ca
         "prompt": plugin_prompt(namespace, rollout, stable, canary, extra),
         "context": context,
     }
+
+
+class _FloatLiteral(float):
+    """A JSON number written with a fraction or exponent (Go refuses it for an int field)."""
+
+
+_STRING_FIELDS = ("analysis", "rootCause", "remediation", "prLink", "votingRationale")
+_MODEL_STRING_FIELDS = ("modelName", "analysis", "rootCause", "remediation", "error")
+
+
+def go_decode_error(body: str | bytes) -> str | None:
+    """Why the Go plugin would fail to decode `body` into its response struct, or None if it decodes.
+
+    Mirrors encoding/json into typed fields: bools must be true/false, ints integer literals in
+    range, strings strings; null leaves the zero value; unknown fields are ignored.
+    """
+    import json as _json
+
+    try:
+        data = _json.loads(body, parse_float=_FloatLiteral)
+    except ValueError as exc:
+        return f"invalid JSON: {exc}"
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        return f"cannot unmarshal {type(data).__name__} into the response object"
+    return _check_object(data, _STRING_FIELDS, ("confidence",), "") or _check_models(data.get("modelResults"))
+
+
+def _check_object(data: dict, strings: tuple[str, ...], ints: tuple[str, ...], where: str) -> str | None:
+    for name in strings:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"{where}{name}: cannot unmarshal {type(value).__name__} into string"
+    promote = data.get("promote")
+    if promote is not None and not isinstance(promote, bool):
+        return f"{where}promote: cannot unmarshal {type(promote).__name__} into bool"
+    for name in ints:
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or isinstance(value, _FloatLiteral):
+            return f"{where}{name}: cannot unmarshal {value!r} into int"
+        if not -(2**63) <= value < 2**63:
+            return f"{where}{name}: {value} overflows int"
+    return None
+
+
+def _check_models(models: object) -> str | None:
+    if models is None:
+        return None
+    if not isinstance(models, list):
+        return "modelResults: cannot unmarshal into []modelResult"
+    for index, item in enumerate(models):
+        if item is None:
+            continue
+        if not isinstance(item, dict):
+            return f"modelResults[{index}]: cannot unmarshal into modelResult"
+        error = _check_object(item, _MODEL_STRING_FIELDS, ("confidence", "executionTimeMs"), f"modelResults[{index}].")
+        if error:
+            return error
+    return None

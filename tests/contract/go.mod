@@ -1,0 +1,3 @@
+module selfheal/contractcheck
+
+go 1.19
