@@ -318,9 +318,16 @@ class JudgeResult(BaseModel):
 def _format_p(p: float | None) -> str:
     if p is None:
         return "–"
+    if p < 1e-300:
+        return "<1e-300"
     if p < 0.001:
         return f"{p:.1e}"
     return f"{p:.3f}"
+
+
+def _p_phrase(p: float) -> str:
+    text = _format_p(p)
+    return f"p{text}" if text.startswith("<") else f"p={text}"
 
 
 def _format_number(value: float, unit: str) -> str:
@@ -426,16 +433,16 @@ def _decide(
     effect in each direction exceeds the allowed size."""
     (p_high, p_low), (big_up, big_down) = p_values, big
     if p_high < side_alpha and big_up:
-        return "high", f"{compared}: significantly higher, {test} p={_format_p(p_high)} < {side_alpha:g}"
+        return "high", f"{compared}: significantly higher, {test} {_p_phrase(p_high)} < {side_alpha:g}"
     if p_low < side_alpha and big_down:
-        reason = f"{compared}: significantly lower, {test} p={_format_p(p_low)} < {side_alpha:g}"
+        reason = f"{compared}: significantly lower, {test} {_p_phrase(p_low)} < {side_alpha:g}"
         return "low", reason + (" — an improvement, not a failure" if direction == "increase" else "")
     significant = [p for p in (p_high, p_low) if p < side_alpha]
     if significant:
-        p = _format_p(significant[0])
-        return "pass", f"{compared}: significant ({test} p={p}) but within the allowed effect ({limits})"
-    p = _format_p(_reported_p("pass", direction, p_high, p_low))
-    return "pass", f"{compared}: no significant difference ({test} p={p})"
+        p = _p_phrase(significant[0])
+        return "pass", f"{compared}: significant ({test} {p}) but within the allowed effect ({limits})"
+    p = _p_phrase(_reported_p("pass", direction, p_high, p_low))
+    return "pass", f"{compared}: no significant difference ({test} {p})"
 
 
 def _classify_proportion(metric: MetricInput, config: JudgeConfig, critical: bool, muted: bool) -> MetricRow:
