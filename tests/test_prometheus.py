@@ -95,7 +95,8 @@ def _openmetrics(namespace: str, data: dict, kind: str) -> str:
                 lines += [f'http_request_duration_seconds_bucket{{{labels},le="{le}"}} {r[3][i]} {r[0]}' for r in rows]
         else:
             for q in ("0.5", "0.95", "0.99"):
-                lines += [f'http_request_duration_seconds{{{labels},quantile="{q}"}} {r[6][q]:.6f} {r[0]}' for r in rows]
+                series = f'http_request_duration_seconds{{{labels},quantile="{q}"}}'
+                lines += [f"{series} {r[6][q]:.6f} {r[0]}" for r in rows]
         lines += [f"http_request_duration_seconds_sum{{{labels}}} {r[4]:.6f} {r[0]}" for r in rows]
         lines += [f"http_request_duration_seconds_count{{{labels}}} {r[5]} {r[0]}" for r in rows]
     lines.append("# EOF")
@@ -224,8 +225,13 @@ def test_instant_query_at_an_explicit_time(prometheus):
     at_end = query_prometheus(query, time="now-10m", prometheus_url=prometheus.url)
     assert at_end["series"][0]["value"] == 2.0
     scalar = query_prometheus("scalar(vector(3))", prometheus_url=prometheus.url)
-    assert scalar == {"query": "scalar(vector(3))", "time": scalar["time"], "result_type": "scalar",
-                      "value": 3.0, "warnings": []}
+    assert scalar == {
+        "query": "scalar(vector(3))",
+        "time": scalar["time"],
+        "result_type": "scalar",
+        "value": 3.0,
+        "warnings": [],
+    }
 
 
 def test_range_query(prometheus):
@@ -357,7 +363,9 @@ def _judge(comparison):
 
 
 def test_healthy_canary_passes(prometheus):
-    comparison = compare_canary_metrics("shop", STABLE, [CANARY_GOOD], _window(prometheus), prometheus_url=prometheus.url)
+    comparison = compare_canary_metrics(
+        "shop", STABLE, [CANARY_GOOD], _window(prometheus), prometheus_url=prometheus.url
+    )
     assert comparison.available and comparison.error is None and comparison.latency_source == "histogram"
     metrics = _by_name(comparison)
     assert set(metrics) == {"error_ratio", "request_rate", "latency_p50", "latency_p95", "latency_p99"}
@@ -384,7 +392,9 @@ def test_error_heavy_canary_has_high_error_ratio(prometheus):
 
 
 def test_slow_canary_has_high_latency(prometheus):
-    comparison = compare_canary_metrics("shop", STABLE, [CANARY_SLOW], _window(prometheus), prometheus_url=prometheus.url)
+    comparison = compare_canary_metrics(
+        "shop", STABLE, [CANARY_SLOW], _window(prometheus), prometheus_url=prometheus.url
+    )
     result = _judge(comparison)
     rows = {row.metric: row for row in result.rows}
     assert rows[ERROR_RATIO].classification == "pass"
@@ -418,7 +428,7 @@ def test_window_is_capped_and_sets_the_step(prometheus):
     )
     assert comparison.window_seconds == 7200 and comparison.step_seconds == 240
     assert "adjusted to 7200 s" in comparison.notes[0]
-    assert all(f"[7200s]" in query for query in comparison.queries[:4])
+    assert all("[7200s]" in query for query in comparison.queries[:4])
 
 
 def test_canary_without_series_is_nodata_not_an_exception(prometheus):
@@ -453,3 +463,17 @@ def test_comparison_with_a_broken_template_reports_the_query_error(prometheus):
     assert comparison.error["kind"] == "invalid_argument"
     assert any("a query failed" in note for note in comparison.notes)
     assert comparison.model_dump_json()  # serialisable for the evidence report
+
+
+def test_range_selector_in_an_instant_query_gives_points(prometheus):
+    query = f'http_requests_total{{namespace="shop",pod="{STABLE[0]}",code="200"}}[1m]'
+    result = query_prometheus(query, time=str(prometheus.end), prometheus_url=prometheus.url)
+    assert result["result_type"] == "matrix"
+    assert len(result["series"][0]["points"]) == 5  # 15 s samples, both ends of [1m] included (Prometheus 2)
+
+
+def test_secrets_in_results_are_redacted(prometheus):
+    query = 'label_replace(vector(1), "authorization", "Bearer abcdefghijklmnop1234", "", "")'
+    result = query_prometheus(query, prometheus_url=prometheus.url)
+    assert "abcdefghijklmnop1234" not in str(result)
+    assert "REDACTED" in result["series"][0]["labels"]["authorization"]

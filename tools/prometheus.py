@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from selfheal.config import get_settings
 from tools.errors import error_result, is_error
+from tools.redaction import redact_data
 from tools.judge import ERROR_RATIO, LATENCY, REQUEST_RATE, MetricInput
 
 MAX_POINTS_PER_SERIES = 11_000  # Prometheus refuses range queries with more points per series.
@@ -272,7 +273,7 @@ def query_prometheus(query: str, time: str | None = None, prometheus_url: str | 
         return answer
     settings = get_settings()
     shaped = _shape(answer["data"] or {}, settings.prometheus_max_series, settings.prometheus_max_points, None)
-    return {"query": query, "time": _iso(at), **shaped, "warnings": answer["warnings"]}
+    return redact_data({"query": query, "time": _iso(at), **shaped, "warnings": answer["warnings"]})
 
 
 def query_prometheus_range(
@@ -331,14 +332,16 @@ def query_prometheus_range(
     shaped = _shape(
         answer["data"] or {}, settings.prometheus_max_series, settings.prometheus_max_points, end_s - start_s
     )
-    return {
-        "query": query,
-        "start": _iso(start_s),
-        "end": _iso(end_s),
-        "step_seconds": step_s,
-        **shaped,
-        "warnings": answer["warnings"],
-    }
+    return redact_data(
+        {
+            "query": query,
+            "start": _iso(start_s),
+            "end": _iso(end_s),
+            "step_seconds": step_s,
+            **shaped,
+            "warnings": answer["warnings"],
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,7 +449,7 @@ def discover_metrics(
             f"{lookback} s. Check the label names (kube-prometheus uses namespace and pod) "
             "and that the pods are scraped."
         )
-    return result
+    return redact_data(result)
 
 
 # --------------------------------------------------------------------------------------------
