@@ -89,9 +89,10 @@ class JudgeConfig(BaseModel):
       `samples_allowed_increase` (1.2 = +20 %) times stable's; `low` at or below
       `samples_allowed_decrease` (0.8 = -20 %).
     - Minimum data: `min_requests` 50 per role for proportions (Spinnaker's "at least 50 pieces
-      of data per metric"); `min_samples` 8 values per role for sample series (fewer cannot
-      reach significance with Mann-Whitney at this level... and a 20-minute canary queried at
-      one point a minute gives about 19).
+      of data per metric"); `min_samples` 8 values per role for sample series (with 3
+      values per role Mann-Whitney cannot reach p < 0.02 at all — the smallest exact one-sided
+      p is 1/20 — and with 4 only when every canary value beats every stable one; 8 keeps some
+      power, and a 20-minute canary queried at one point a minute gives about 19).
     - `critical_metrics` ["error_ratio"]: failing one aborts on its own (score 0).
     - `muted_metrics` ["request_rate"]: classified and shown, never scored (traffic per pod
       depends on the rollout's weight, not on the canary's quality).
