@@ -461,3 +461,8 @@ def test_deterministic_and_json_serialisable():
     assert first.model_dump() == second.model_dump()
     text = json.dumps(first.model_dump(), allow_nan=False)
     assert json.loads(text)["verdict"] == "abort"
+
+
+def test_samples_without_any_values_show_the_producer_note_alone():
+    row = classify_metric(MetricInput.from_samples("latency_p95", "prometheus", [], [], note="no series at all"))
+    assert row.classification == "nodata" and row.reason == "no series at all"

@@ -8,6 +8,7 @@ histogram, namespace `legacy` exposing a summary. Stable pods run for 40 minutes
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import shutil
@@ -477,3 +478,74 @@ def test_secrets_in_results_are_redacted(prometheus):
     result = query_prometheus(query, prometheus_url=prometheus.url)
     assert "abcdefghijklmnop1234" not in str(result)
     assert "REDACTED" in result["series"][0]["labels"]["authorization"]
+
+
+def test_no_latency_family_at_all_makes_no_latency_input(prometheus):
+    templates = QueryTemplates(quantiles=[], latency_mean='sum(rate(absent_seconds_sum{pod=~"{pods}"}[1m]))')
+    comparison = compare_canary_metrics(
+        "shop", STABLE, [CANARY_GOOD], _window(prometheus), templates=templates, prometheus_url=prometheus.url
+    )
+    assert comparison.latency_source == "none"
+    assert [metric.name for metric in comparison.metrics] == ["error_ratio", "request_rate"]
+    assert "latency is not compared from Prometheus" in comparison.notes[-1]
+    assert _judge(comparison).verdict == "promote"
+
+
+# --- the real scenarios, through the simulator ----------------------------------------------------
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "evals" / "scenarios"
+SCENARIO_EXPECTATIONS = {  # scenario: (error_ratio classification, latency classifications)
+    "healthy-canary": ("pass", {"pass"}),
+    "bad-canary": ("high", None),
+    "slow-canary": ("pass", {"high"}),
+}
+
+
+@pytest.fixture(scope="module")
+def scenario_cluster():
+    present = [name for name in SCENARIO_EXPECTATIONS if (SCENARIOS / name / "metrics").is_dir()]
+    if not present:
+        pytest.skip("healthy-canary, bad-canary and slow-canary scenarios with metrics are not there yet")
+    from kubernetes import client, config
+
+    from selfheal.simulator.cluster import SimulatedCluster
+
+    with SimulatedCluster([SCENARIOS / name for name in present]) as cluster:
+        if not cluster.prometheus_url:
+            pytest.skip(f"the simulator serves no Prometheus: {cluster.prometheus_note}")
+        api = client.CoreV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
+        yield SimpleNamespace(cluster=cluster, api=api, scenarios={s.name: s for s in cluster.scenarios})
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIO_EXPECTATIONS))
+def test_scenario_comparison_against_the_simulator(scenario_cluster, name):
+    """The comparison as the evidence step runs it: pods by the scenario's selectors, the window
+    from the canary pods' start time, evaluated now."""
+    scenario = scenario_cluster.scenarios.get(name)
+    if scenario is None:
+        pytest.skip(f"scenario {name} is not there yet")
+    namespace = scenario.rollout.namespace
+
+    def pods(selector: str) -> list[dict]:
+        raw = scenario_cluster.api.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False)
+        return json.loads(raw.data)["items"]
+
+    stable, canary = pods(scenario.selectors.stable), pods(scenario.selectors.canary)
+    started = min(
+        parse_time(pod["status"].get("startTime") or pod["metadata"]["creationTimestamp"], 0.0) for pod in canary
+    )
+    comparison = compare_canary_metrics(
+        namespace,
+        [pod["metadata"]["name"] for pod in stable],
+        [pod["metadata"]["name"] for pod in canary],
+        int(time.time() - started),
+        prometheus_url=scenario_cluster.cluster.prometheus_url,
+    )
+    result = _judge(comparison)
+    rows = {row.metric: row for row in result.rows}
+    expected_errors, expected_latency = SCENARIO_EXPECTATIONS[name]
+    assert rows[ERROR_RATIO].classification == expected_errors, result.to_markdown()
+    if expected_latency is not None:
+        latency = {row.classification for metric, row in rows.items() if metric.startswith("latency")}
+        assert latency and latency <= expected_latency | {"pass"} and expected_latency <= latency, result.to_markdown()
+    assert result.verdict == ("promote" if name == "healthy-canary" else "abort"), result.to_markdown()

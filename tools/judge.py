@@ -520,6 +520,8 @@ def _classify_samples(metric: MetricInput, config: JudgeConfig, critical: bool, 
         stable_value=stable_mean, canary_value=canary_mean, stable_count=len(stable), canary_count=len(canary)
     )
     if too_few:
+        if metric.note and not metric.stable_samples and not metric.canary_samples:
+            return _row(metric, critical, muted, classification="nodata", reason=metric.note, **common)
         return _nodata(metric, critical, muted, too_few + dropped_note, **common)
     assert stable_mean is not None and canary_mean is not None
     unit = metric.unit

@@ -721,6 +721,10 @@ def _latency_inputs(
             comparison.notes.append(note)
         name = f"{LATENCY}_mean"
         return [MetricInput.from_samples(name, "prometheus", mean["stable"], mean["canary"], unit=unit, note=note)]
-    note = f"no latency histogram, summary or _sum/_count series for these pods in the last {roles.window} s"
-    comparison.notes.append(note)
-    return [MetricInput(name=LATENCY, source="prometheus", kind="samples", unit=unit, note=note)]
+    # Neither role exposes latency: the family does not exist here, which is not missing canary
+    # data, so no input is made (it would count as `nodata` in the judge).
+    comparison.notes.append(
+        f"no latency histogram, summary or _sum/_count series for either role in the last {roles.window} s; "
+        "latency is not compared from Prometheus"
+    )
+    return []
