@@ -491,9 +491,8 @@ def test_no_latency_family_at_all_makes_no_latency_input(prometheus):
     assert _judge(comparison).verdict == "promote"
 
 
-# --- the real scenarios, through the simulator ----------------------------------------------------
+# --- the real scenarios, through the shared simulator ---------------------------------------------
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "evals" / "scenarios"
 SCENARIO_EXPECTATIONS = {  # scenario: (error_ratio classification, latency classifications)
     "healthy-canary": ("pass", {"pass"}),
     "bad-canary": ("high", None),
@@ -502,19 +501,19 @@ SCENARIO_EXPECTATIONS = {  # scenario: (error_ratio classification, latency clas
 
 
 @pytest.fixture(scope="module")
-def scenario_cluster():
-    present = [name for name in SCENARIO_EXPECTATIONS if (SCENARIOS / name / "metrics").is_dir()]
-    if not present:
+def scenario_cluster(request):
+    """The shared `simulator` (tests/conftest.py) with a Kubernetes client, once the scenarios exist."""
+    from selfheal.simulator import bundled_scenarios_dir
+
+    if not any((bundled_scenarios_dir() / name / "metrics").is_dir() for name in SCENARIO_EXPECTATIONS):
         pytest.skip("healthy-canary, bad-canary and slow-canary scenarios with metrics are not there yet")
     from kubernetes import client, config
 
-    from selfheal.simulator.cluster import SimulatedCluster
-
-    with SimulatedCluster([SCENARIOS / name for name in present]) as cluster:
-        if not cluster.prometheus_url:
-            pytest.skip(f"the simulator serves no Prometheus: {cluster.prometheus_note}")
-        api = client.CoreV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
-        yield SimpleNamespace(cluster=cluster, api=api, scenarios={s.name: s for s in cluster.scenarios})
+    cluster = request.getfixturevalue("simulator")
+    if not cluster.prometheus_url:
+        pytest.skip(f"the simulator serves no Prometheus: {cluster.prometheus_note}")
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
+    return SimpleNamespace(cluster=cluster, api=api, scenarios={s.name: s for s in cluster.scenarios})
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIO_EXPECTATIONS))
