@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shlex
@@ -279,6 +280,44 @@ def test_every_yaml_file_under_deploy_parses():
     for path in files:
         docs = load_yaml(path)
         assert docs, f"{path} is empty"
+
+
+def api_roundtrip(doc: dict) -> dict | None:
+    """`doc` parsed into the official Kubernetes client's model of its kind and written back.
+
+    Unknown or misspelt fields are dropped by the models and wrong types are rejected, so a
+    round trip that changes nothing means the object matches the API schema. None for kinds the
+    client has no model of (custom resources).
+    """
+    from kubernetes import client
+
+    model = doc["apiVersion"].split("/")[-1].capitalize() + doc["kind"]
+    if not hasattr(client, model):
+        return None
+    api = client.ApiClient()
+    text = json.dumps(doc)
+    try:
+        obj = api.deserialize(text, model, "application/json")
+    except TypeError:  # kubernetes < 37: deserialize(response, response_type)
+        obj = api.deserialize(type("Response", (), {"data": text})(), model)
+    return api.sanitize_for_serialization(obj)
+
+
+@pytest.mark.parametrize("name", list(KUSTOMIZATIONS))
+def test_core_objects_match_the_kubernetes_api_schema(name):
+    extra = {"argo-demo": ["argo/controller-rbac.yaml", "argo/argo-rollouts-config.yaml",
+                           "argo/agent-secret.example.yaml"],
+             "base": ["secret.example.yaml"]}.get(name, [])
+    docs = list(rendered(name)) + [doc for path in extra for doc in load_yaml(DEPLOY / path)]
+    checked = 0
+    for doc in docs:
+        back = api_roundtrip(doc)
+        if back is None:
+            assert doc["apiVersion"].startswith("argoproj.io/"), f"no schema for {doc['apiVersion']} {doc['kind']}"
+            continue
+        checked += 1
+        assert back == doc, f"{doc['kind']}/{doc['metadata']['name']} has fields the API does not know"
+    assert checked
 
 
 @pytest.mark.parametrize("name", SERVICE_VARIANTS)
@@ -649,6 +688,26 @@ def test_dockerfile_copies_everything_pip_install_reads():
     assert packages <= set(context_sources), f"not copied into the build: {sorted(packages - set(context_sources))}"
     for source in context_sources:
         assert (ROOT / source).exists(), f"COPY {source}: missing from the repository, `docker build` would fail"
+
+
+def test_pip_install_picks_up_every_python_module_of_the_packages():
+    """`pip install .` (not editable) installs only directories setuptools finds as packages;
+    a module in a folder without __init__.py works from the checkout but is missing in the image."""
+    from setuptools import find_packages
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = set(find_packages(where=str(ROOT), include=include))
+    tops = {pattern.rstrip("*").rstrip(".") for pattern in include}
+    missing = []
+    for top in sorted(tops):
+        for module in (ROOT / top).rglob("*.py"):
+            rel = module.parent.relative_to(ROOT)
+            if "__pycache__" in rel.parts:
+                continue
+            if ".".join(rel.parts) not in found:
+                missing.append(str(module.relative_to(ROOT)))
+    assert not missing, f"left out of the installed package (no __init__.py on the way): {missing}"
 
 
 def test_dockerignore_excludes_local_state_but_not_the_build_inputs():
