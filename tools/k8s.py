@@ -1375,7 +1375,7 @@ def get_pod_metrics(namespace: str, label_selector: str = "") -> dict:
                     "Use the Prometheus tools for CPU and memory, or skip resource usage.",
                 )
             ) from None
-        if error["kind"] == "upstream_error" and "503" in error["message"]:
+        if failure.status == 503:
             error["message"] = f"the metrics.k8s.io API is unavailable right now: {error['message']}"
             error["hint"] = "metrics-server is not ready; use the Prometheus tools instead."
         raise
