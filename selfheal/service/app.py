@@ -134,6 +134,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         return JSONResponse(answer.wire())
 
+    if settings.mount_mcp:
+        # MCP on /mcp, behind the same token, sharing this app's analysis service (selfheal.mcp_server).
+        from selfheal.mcp_server import mount_mcp
+
+        mount_mcp(app, settings)
+
     if a2a_app is not None:
         # Mounted last: only requests no route above matched (POST / and the agent card) reach it.
         app.mount("/", a2a_app)
