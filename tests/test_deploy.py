@@ -513,7 +513,7 @@ def test_dockerfile_healthcheck_uses_python_on_healthz():
     routes = app_routes()
     checks = [args for ins, args in stage_instructions(final_stage()) if ins == "HEALTHCHECK"]
     assert len(checks) == 1
-    options, _, command = checks[0].partition("CMD ")
+    _options, _, command = checks[0].partition("CMD ")
     argv = exec_form(command)
     assert argv[0].endswith("python")
     path, port = probe_script_target(argv)
