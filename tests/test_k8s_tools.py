@@ -243,6 +243,7 @@ def cluster(tools_cluster: SimulatedCluster, use_cluster: Callable[..., None]) -
 
 def _everything(cluster: SimulatedCluster) -> list[dict]:
     return [
+        k8s.find_rollouts(),
         k8s.list_pods(NS),
         k8s.describe_pod(NS, STABLE_POD),
         k8s.get_pod_logs(NS, STABLE_POD, tail_lines=10_000),
@@ -578,6 +579,33 @@ def test_client_cache_per_kubeconfig(cluster: SimulatedCluster, tmp_path: Path) 
     assert explicit is not first and explicit.configuration.host == "http://127.0.0.1:9"
     k8s.reset_clients()
     assert k8s.api_client() is not first
+
+
+def test_find_rollouts(cluster: SimulatedCluster) -> None:
+    everywhere = k8s.find_rollouts()
+    assert everywhere["count"] == 1
+    (found,) = everywhere["rollouts"]
+    assert (found["namespace"], found["name"], found["phase"]) == (NS, "web", "Paused")
+    assert found["image"] == "argoproj/rollouts-demo:yellow" and found["canary_pod_template_hash"] == "7f9c5d8b4"
+    assert found["stable_pod_template_hash"] == "6d4b8f9c7" and found["paused"] is True
+    assert k8s.find_rollouts("WE", NS)["count"] == 1  # part of the name, any case
+    assert k8s.find_rollouts("canary-demo")["rollouts"] == []
+    assert k8s.find_rollouts(namespace="elsewhere")["count"] == 0
+    assert _error(k8s.find_rollouts(namespace="Bad_NS"))["kind"] == "invalid_argument"
+
+    cluster.inject_fault(r"^/apis/argoproj\.io/v1alpha1/rollouts", status=403)
+    error = _error(k8s.find_rollouts())
+    assert error["kind"] == "forbidden" and "ClusterRole" in error["hint"]
+    assert k8s.find_rollouts(namespace=NS)["count"] == 1  # the namespaced read is still allowed
+
+
+def test_rollout_revision_and_check_api(cluster: SimulatedCluster, tmp_path: Path) -> None:
+    assert k8s.rollout_revision(NS, "web") == "7f9c5d8b4"
+    assert k8s.rollout_revision(NS, "missing") is None
+    assert k8s.check_api() is None
+    dead = Settings(kubeconfig=str(_write_kubeconfig(tmp_path / "dead", f"http://127.0.0.1:{_closed_port()}")))
+    assert k8s.check_api(dead).startswith("unreachable:")
+    assert k8s.rollout_revision(NS, "web", settings=dead) is None
 
 
 def test_every_result_is_json(cluster: SimulatedCluster) -> None:

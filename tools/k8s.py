@@ -239,11 +239,14 @@ def _api_error(exc: ApiException, op: _Op) -> dict:
             "The kubeconfig token or certificate is missing or expired; it must be renewed outside this tool.",
         )
     if status == 403:
+        where = f"namespace '{op.namespace}' (Role + RoleBinding)" if op.namespace else (
+            "all namespaces (ClusterRole + ClusterRoleBinding); or name the namespace"
+        )
         return error_result(
             "forbidden",
-            f"RBAC denies {op.verb} {target} in namespace {op.namespace!r}: {message}",
+            f"RBAC denies {op.verb} {target}: {message}",
             f"The agent's service account needs verb '{op.verb}' on resource '{op.resource}' "
-            f"(API group {group}) in namespace '{op.namespace}' (Role + RoleBinding). "
+            f"(API group {group}) in {where}. "
             "Retrying will not help; continue with the other tools and report the missing permission.",
         )
     if status == 404:
@@ -1499,5 +1502,104 @@ def list_related_resources(namespace: str, label_selector: str = "") -> dict:
     return result
 
 
+def _rollout_summary(rollout: dict) -> dict:
+    meta, spec, status = _meta(rollout), rollout.get("spec") or {}, rollout.get("status") or {}
+    template = spec.get("template") or {}
+    app = choose_app_container(template)
+    _, age = _age(meta.get("creationTimestamp"))
+    return {
+        "namespace": meta.get("namespace"),
+        "name": meta.get("name"),
+        "phase": status.get("phase"),
+        "message": status.get("message"),
+        "paused": bool(spec.get("paused") or status.get("pauseConditions")),
+        "current_step_index": status.get("currentStepIndex"),
+        "image": next((c.get("image") for c in (template.get("spec") or {}).get("containers") or []
+                       if c.get("name") == app), None),
+        "stable_pod_template_hash": status.get("stableRS"),
+        "canary_pod_template_hash": status.get("currentPodHash"),
+        "age": age,
+    }
+
+
+@_tool
+def find_rollouts(name: str = "", namespace: str = "") -> dict:
+    """Find Argo Rollouts when the rollout or its namespace is not known exactly.
+
+    Use it before get_rollout when the request names no namespace, or the name may be partial.
+
+    Args:
+        name: part of the rollout name to look for (case-insensitive); empty matches every rollout.
+        namespace: the namespace to search; empty searches all namespaces (needs cluster-wide read).
+
+    Returns:
+        {"namespace" (searched, "" for all), "name", "count", "rollouts": [{"namespace", "name", "phase",
+        "message", "paused", "current_step_index", "image" (the desired app image), "stable_pod_template_hash",
+        "canary_pod_template_hash", "age"}], "omitted"}. Ask the user when several match.
+        On failure: {"error": {"kind", "message", "hint"}}.
+    """
+    if not isinstance(name, str) or not isinstance(namespace, str):
+        raise _invalid("name and namespace must be strings (empty for any)")
+    if namespace:
+        _check_namespace(namespace)
+    kube = _kube()
+    if namespace:
+        items = _list_argo(kube, namespace, "rollouts")
+    else:
+        items = kube.json(
+            _Op("list", "rollouts", "", group=ARGO_GROUP),
+            kube.custom.list_cluster_custom_object,
+            ARGO_GROUP,
+            ARGO_VERSION,
+            "rollouts",
+        ).get("items") or []
+    wanted = name.strip().lower()
+    found = [_rollout_summary(item) for item in items if wanted in (_meta(item).get("name") or "").lower()]
+    found.sort(key=lambda item: (item["name"] != name, item["namespace"] or "", item["name"] or ""))
+    shown, omitted = _cap(found, MAX_ITEMS)
+    return {"namespace": namespace, "name": name, "count": len(found), "rollouts": shown, "omitted": omitted}
+
+
+def rollout_revision(namespace: str, rollout: str, settings: Settings | None = None) -> str | None:
+    """The canary's pod-template hash (status.currentPodHash): it changes with every new canary
+    revision, so verdicts can be cached per (rollout, hash). None when the rollout cannot be read."""
+    try:
+        kube = _kube(settings)
+        body = kube.json(
+            _Op("get", "rollouts", namespace, rollout, ARGO_GROUP),
+            kube.custom.get_namespaced_custom_object,
+            ARGO_GROUP,
+            ARGO_VERSION,
+            namespace,
+            "rollouts",
+            rollout,
+        )
+    except Exception:  # noqa: BLE001 - no hash simply means no cache
+        return None
+    return (body.get("status") or {}).get("currentPodHash") or None
+
+
+def check_api(settings: Settings | None = None) -> str | None:
+    """Readiness probe: None when the Kubernetes API answers `/version`, else a one-line reason."""
+    try:
+        kube = _kube(settings)
+        kube.json(_Op("get", "version", ""), k8s_client.VersionApi(kube.api).get_code)
+    except _Failure as failure:
+        error = failure.result["error"]
+        return redact(f"{error['kind']}: {error['message']}")
+    except Exception as exc:  # noqa: BLE001 - a probe reports, it does not raise
+        return redact(f"{type(exc).__name__}: {exc}")
+    return None
+
+
 # The functions the diagnosis agent gets as tools, in the order it usually needs them.
-K8S_TOOLS = [list_pods, get_rollout, describe_pod, get_pod_logs, get_events, get_pod_metrics, list_related_resources]
+K8S_TOOLS = [
+    find_rollouts,
+    list_pods,
+    get_rollout,
+    describe_pod,
+    get_pod_logs,
+    get_events,
+    get_pod_metrics,
+    list_related_resources,
+]
