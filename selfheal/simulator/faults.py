@@ -23,7 +23,10 @@ class Fault(BaseModel):
     @field_validator("path_regex")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        re.compile(value)
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
         return value
 
     def matches(self, target: str) -> bool:

@@ -44,6 +44,7 @@ BUILTIN: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
     ResourceType("", "v1", "Endpoints", "endpoints", True, ("ep",)),
     ResourceType("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",)),
+    ResourceType("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",)),
     ResourceType("apps", "v1", "Deployment", "deployments", True, ("deploy",), _ALL),
     ResourceType("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), _ALL),
     ResourceType("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), _ALL),
@@ -57,6 +58,12 @@ BUILTIN: tuple[ResourceType, ...] = (
     ResourceType("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True),
     ResourceType("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False),
 )
+
+
+_CLUSTER_WIDE_PREFIXES = ("Cluster", "Global")
+_CLUSTER_WIDE = {"StorageClass", "CustomResourceDefinition", "PriorityClass", "IngressClass", "RuntimeClass",
+                 "APIService", "CSIDriver", "CSINode", "VolumeAttachment", "ValidatingWebhookConfiguration",
+                 "MutatingWebhookConfiguration", "PodSecurityPolicy"}
 
 
 def split_api_version(api_version: str) -> tuple[str, str]:
@@ -92,12 +99,17 @@ class Registry:
         return rtype
 
     def for_manifest(self, api_version: str, kind: str, has_namespace: bool) -> ResourceType:
-        """The type of a manifest, registering unknown kinds on first sight."""
+        """The type of a manifest, registering unknown kinds on first sight.
+
+        An unknown kind is namespaced (as most custom resources are) unless the manifest has
+        no namespace and the kind reads as cluster-wide (`ClusterIssuer`, `StorageClass`, ...).
+        """
         group, version = split_api_version(api_version)
         found = self._by_kind.get((group, version, kind))
         if found:
             return found
-        return self.add(ResourceType(group, version, kind, derive_plural(kind), has_namespace))
+        namespaced = has_namespace or not kind.startswith(_CLUSTER_WIDE_PREFIXES) and kind not in _CLUSTER_WIDE
+        return self.add(ResourceType(group, version, kind, derive_plural(kind), namespaced))
 
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._by_path.get((group, version, plural))

@@ -243,7 +243,15 @@ def load_expectation(path: str | Path) -> Expectation:
 
 def bundled_scenarios_dir() -> Path:
     """The repository's evals/scenarios folder (found through the `evals` package)."""
-    return Path(str(importlib.resources.files("evals") / "scenarios"))
+    try:
+        return Path(str(importlib.resources.files("evals") / "scenarios"))
+    except (NotADirectoryError, TypeError):
+        # An editable install made before evals/ had __init__.py maps it as a namespace
+        # package, which importlib.resources cannot open; its __path__ still finds the folder.
+        import evals
+
+        folders = [Path(entry) for entry in getattr(evals, "__path__", []) if Path(entry).is_dir()]
+        return (folders[0] if folders else Path(evals.__file__ or ".").parent) / "scenarios"
 
 
 def _bundled_folders() -> list[Path]:

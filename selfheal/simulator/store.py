@@ -1,19 +1,18 @@
 """The simulated cluster's objects: built once from scenarios, then only read (thread-safe).
 
-Building fills in what a real apiserver always sets and scenario authors leave out: the
-namespace (the scenario's rollout namespace), stable uids and resourceVersions, the uids in
-ownerReferences and event `involvedObject`s (kubectl describe matches events by uid), and
-the namespaces that objects imply.
+Building fills in what a real cluster always sets and scenario authors leave out: the
+namespace (the scenario's rollout namespace), stable uids and resourceVersions, references
+and kubelet-reported fields (defaults.py), and the namespaces that objects imply.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
+from .defaults import complete_pod, resolve_references, stable_uid
 from .podlogs import LogView
 from .resources import Registry, ResourceType
 from .scenario import Scenario, ScenarioError
@@ -22,11 +21,6 @@ from .timeshift import TimeShift, format_rfc3339
 
 _CORE_NAMESPACE = ("v1", "Namespace")
 _RV_START = 1000
-
-
-def stable_uid(kind: str, namespace: str | None, name: str) -> str:
-    """A uid that is the same on every run (tests and recorded transcripts can rely on it)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"selfheal-sim/{kind}/{namespace or ''}/{name}"))
 
 
 @dataclass
@@ -64,7 +58,9 @@ class ClusterState:
         uids = {(o.rtype.kind, o.namespace, o.name): o.body["metadata"]["uid"] for o in self._objects.values()}
         for index, obj in enumerate(self._objects.values()):
             obj.body["metadata"].setdefault("resourceVersion", str(_RV_START + index))
-            _resolve_references(obj, uids)
+            resolve_references(obj.body, obj.namespace, self.registry, uids)
+            if obj.rtype.kind == "Pod" and obj.rtype.group == "":
+                complete_pod(obj.body)
             obj.json = json.dumps(obj.body, separators=(",", ":")).encode()
         self.resource_version = str(_RV_START + len(self._objects))
         self._by_type: dict[ResourceType, list[StoredObject]] = {}
@@ -144,21 +140,4 @@ class ClusterState:
 
     def namespaces(self) -> list[str]:
         return sorted({o.namespace for o in self._objects.values() if o.namespace})
-
-
-def _resolve_references(obj: StoredObject, uids: dict[tuple[str, str | None, str], str]) -> None:
-    """Fill uids that manifests leave out in owner references and event subjects."""
-    body = obj.body
-    for ref in body["metadata"].get("ownerReferences") or []:
-        if isinstance(ref, dict) and ref.get("kind") and ref.get("name") and not ref.get("uid"):
-            ref["uid"] = uids.get((ref["kind"], obj.namespace, ref["name"])) or \
-                stable_uid(ref["kind"], obj.namespace, ref["name"])
-    for field in ("involvedObject", "regarding"):
-        ref = body.get(field)
-        if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("name"):
-            continue
-        namespace = ref.setdefault("namespace", obj.namespace) if obj.namespace else ref.get("namespace")
-        if not ref.get("uid"):
-            ref["uid"] = uids.get((ref["kind"], namespace, ref["name"])) or \
-                uids.get((ref["kind"], None, ref["name"])) or stable_uid(ref["kind"], namespace, ref["name"])
 
