@@ -211,6 +211,7 @@ def test_argument_validation(use_cluster: Callable[..., None], tmp_path: Path) -
         (k8s.get_pod_logs(NS, STABLE_POD, container="Bad Name"), "container"),
         (k8s.get_events(NS, limit=0), "limit"),
         (k8s.get_events(NS, object_names=["UPPER"]), "object name"),
+        (k8s.get_events(NS, kinds=[3]), "kinds"),
         (k8s.get_rollout(NS, ""), "rollout name"),
     ]
     for result, mentioned in cases:

@@ -250,7 +250,7 @@ def _api_error(exc: ApiException, op: _Op) -> dict:
             "Retrying will not help; continue with the other tools and report the missing permission.",
         )
     if status == 404:
-        return error_result("not_found", f"{message} (namespace {op.namespace!r})")
+        return error_result("not_found", f"{message} (namespace {op.namespace!r})" if op.namespace else message)
     if status in (400, 422):
         hint = (
             "Label selectors look like 'app=web,role=canary', 'role!=stable', 'role in (stable,canary)' or 'app'."
@@ -708,6 +708,8 @@ def get_events(
         kinds = [kinds]
     for name in object_names or []:
         _check_name(name, "object name")
+    if any(not isinstance(kind, str) for kind in kinds or []):
+        raise _invalid(f"kinds must be a list of kind names such as ['Pod', 'Rollout'], got {kinds!r}")
     limit = _int_arg(limit, "limit", 1, MAX_EVENTS) or 50
     events, omitted = _collect_events(_kube(), namespace, object_names, kinds, limit)
     return {
