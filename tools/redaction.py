@@ -1,7 +1,17 @@
 """Secret redaction, applied to everything before it reaches a model, a chat, an MCP client or GitHub.
 
-Patterns are ordered: multi-line private keys first, then structured tokens, then generic pairs.
-Each match is replaced by a marker that names the kind, so the reader still knows something was there.
+Each secret is replaced by `[REDACTED:<KIND>]`, so the reader still knows something was there and
+what it was. Patterns run in order: private-key blocks (which span lines) first, then tokens with a
+recognisable shape (JWTs, GitHub, Google, AWS, Slack, GitLab, Stripe keys), then secrets recognised
+by their context (`Authorization:` headers, `Bearer …`, `user:password@` in URLs, `password=…`
+pairs and JSON/YAML `"password": "…"` values), then e-mail addresses.
+
+Where a pattern recognises a secret by its context, the context stays (`password=[REDACTED:…]`);
+the secret is always the named group `secret` of the pattern (or one of `secret_dq`/`secret_sq`
+for quoted values).
+
+`redact_data` also redacts a whole string value whose *key* names a secret (`{"password": "a b"}`,
+`{"client_secret": …}`), because the value alone has no context to recognise it by.
 """
 
 from __future__ import annotations
@@ -9,59 +19,148 @@ from __future__ import annotations
 import re
 from typing import Any
 
+# Key names that announce a secret value: `password=…`, `"api_key": …`, `DB_PASSWORD: …`,
+# `client_secret=…`. The key must *end* with one of these words, so `secretName: db-creds`
+# (the name of a Kubernetes Secret) and `token_type=Bearer` stay readable.
+_KEY_WORDS = (
+    r"passw(?:or)?d|passphrase|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|"
+    r"private[_-]?key|credentials?"
+)
+
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "PRIVATE_KEY",
         re.compile(
-            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+            r"(?P<secret>-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?"
+            r"(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z))",
             re.DOTALL,
         ),
     ),
-    ("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")),
-    ("BEARER_TOKEN", re.compile(r"(?i)(?<=\bbearer )[A-Za-z0-9._~+/=-]{8,}")),
-    ("GITHUB_TOKEN", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
-    ("GOOGLE_API_KEY", re.compile(r"\bAIza[0-9A-Za-z_-]{30,}")),
-    ("AWS_ACCESS_KEY", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("SLACK_TOKEN", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    # user:password@host in URLs (any scheme).
-    ("URL_PASSWORD", re.compile(r"(?<=://)[^\s/:@]+:[^\s/@]+(?=@)")),
-    # password=..., "secret": "...", api_key: ... (value up to a delimiter).
+    ("JWT", re.compile(r"(?P<secret>\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,})")),
+    ("GITHUB_TOKEN", re.compile(r"(?P<secret>\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}))")),
+    ("GOOGLE_API_KEY", re.compile(r"(?P<secret>\bAIza[0-9A-Za-z_-]{30,})")),
+    ("GOOGLE_OAUTH_TOKEN", re.compile(r"(?P<secret>\bya29\.[0-9A-Za-z_-]{20,})")),
+    ("AWS_ACCESS_KEY", re.compile(r"(?P<secret>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)")),
+    ("SLACK_TOKEN", re.compile(r"(?P<secret>\bxox[abposr]-[A-Za-z0-9-]{10,})")),
+    ("GITLAB_TOKEN", re.compile(r"(?P<secret>\bglpat-[A-Za-z0-9_-]{20,})")),
+    ("STRIPE_KEY", re.compile(r"(?P<secret>\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,})")),
+    # `Authorization: Basic dXNlcjpwYXNz`, `"authorization": "Bearer abc…"`, `Authorization=token …`.
+    (
+        "AUTHORIZATION",
+        re.compile(
+            r"(?i)\b(?:proxy-)?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
+            r"(?:(?:bearer|basic|token|digest|negotiate|apikey)\s+)?+"
+            r"(?!\[REDACTED)(?P<secret>[^\s\"',;\\]+)"
+        ),
+    ),
+    # RFC 6750 b64token; `Bearer expires_in=3600` (a key=value pair, not a token) is left alone.
+    (
+        "BEARER_TOKEN",
+        re.compile(r"(?i)\bbearer\s+(?!\[REDACTED)(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)(?![A-Za-z0-9._~+/=-])"),
+    ),
+    # user:password@host in URLs (any scheme; the user may be empty as in redis://:pw@host).
+    ("URL_PASSWORD", re.compile(r"://[^\s/:@]*:(?P<secret>[^\s/@]+)@")),
+    # password=..., "secret": "...", api_key: ..., DB_PASSWORD=..., escaped JSON \"password\":\"...\".
     (
         "SECRET_VALUE",
         re.compile(
-            r"(?i)(?<![A-Za-z0-9])((?:passw(?:or)?d|pwd|secret|api[_-]?key|access[_-]?key|auth[_-]?token|"
-            r"client[_-]?secret|token)[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&}]{3,})"
+            rf"(?i)(?:{_KEY_WORDS})\\?[\"']?\s*[:=]\s*(?!\\?[\"']?\[REDACTED)"
+            r"(?:\\?\"(?P<secret_dq>(?:[^\"\\\n]|\\[^\"\n])+)\\?\"|'(?P<secret_sq>[^'\n]+)'"
+            r"|(?P<secret>[^\s\"',;&}\\]+))"
         ),
     ),
-    ("EMAIL", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")),
+    # The local part is bounded (RFC 5321: 64 characters) so long runs without '@' stay linear.
+    ("EMAIL", re.compile(r"(?P<secret>(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b")),
 ]
 
-# Cheap pre-check: lines without any of these substrings cannot match a pattern above.
-_HINT = re.compile(
-    r"(?i)PRIVATE KEY|eyJ|bearer|gh[pousr]_|github_pat_|AIza|AKIA|ASIA|xox|://|passw|pwd|secret|key|token|@"
+# Cheap pre-checks: a pattern runs only when the lower-cased text holds one of its substrings.
+_HINTS: dict[str, tuple[str, ...]] = {
+    "PRIVATE_KEY": ("private key",),
+    "JWT": ("eyj",),
+    "GITHUB_TOKEN": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "GOOGLE_API_KEY": ("aiza",),
+    "GOOGLE_OAUTH_TOKEN": ("ya29.",),
+    "AWS_ACCESS_KEY": ("akia", "asia"),
+    "SLACK_TOKEN": ("xox",),
+    "GITLAB_TOKEN": ("glpat-",),
+    "STRIPE_KEY": ("_live_", "_test_"),
+    "AUTHORIZATION": ("authorization",),
+    "BEARER_TOKEN": ("bearer",),
+    "URL_PASSWORD": ("://",),
+    "SECRET_VALUE": ("passw", "passphrase", "pwd", "secret", "token", "key", "credential"),
+    "EMAIL": ("@",),
+}
+
+_SECRET_GROUPS = ("secret", "secret_dq", "secret_sq")
+
+# `redact_data`: a key that names a secret (normalised: lower case, no `_`, `-`, `.`).
+_SECRET_KEY = re.compile(
+    r"(?:password|passwd|passphrase|pwd|secret|token|apikey|accesskey|secretkey|privatekey|"
+    r"credential|credentials|authorization|cookie)$"
 )
+# Numbers are kept under token-ish keys (`max_tokens: 100`) but not under password-ish keys.
+_SECRET_NUMBER_KEY = re.compile(r"(?:password|passwd|passphrase|pwd|secret|pin)$")
+
+
+def _replacer(kind: str):
+    marker = f"[REDACTED:{kind}]"
+
+    def replace(match: re.Match[str]) -> str:
+        for group in _SECRET_GROUPS:
+            start = match.start(group) if group in match.re.groupindex else -1
+            if start >= 0:
+                whole = match.group(0)
+                offset = match.start()
+                return whole[: start - offset] + marker + whole[match.end(group) - offset :]
+        return marker
+
+    return replace
+
+
+_REPLACERS = [(pattern, _replacer(kind), _HINTS[kind]) for kind, pattern in _PATTERNS]
 
 
 def redact(text: str) -> str:
-    """Replace every secret in `text` with `[REDACTED:<KIND>]`."""
-    if not text or not _HINT.search(text):
+    """Replace every secret in `text` with `[REDACTED:<KIND>]` (the surrounding context stays)."""
+    if not text:
         return text
-    for kind, pattern in _PATTERNS:
-        if kind == "SECRET_VALUE":
-            text = pattern.sub(lambda m: f"{m.group(1)}[REDACTED:{kind}]", text)
-        elif kind == "URL_PASSWORD":
-            text = pattern.sub(lambda m: m.group(0).split(":", 1)[0] + f":[REDACTED:{kind}]", text)
-        else:
-            text = pattern.sub(f"[REDACTED:{kind}]", text)
+    lowered = text.lower()
+    for pattern, replace, hints in _REPLACERS:
+        for hint in hints:
+            if hint in lowered:
+                text = pattern.sub(replace, text)
+                break
     return text
 
 
+def _secret_key(key: object, value: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    normalised = key.lower().replace("_", "").replace("-", "").replace(".", "")
+    if isinstance(value, str):
+        return bool(_SECRET_KEY.search(normalised))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return bool(_SECRET_NUMBER_KEY.search(normalised))
+    return False
+
+
 def redact_data(value: Any) -> Any:
-    """Redact every string inside a JSON-like structure (dict keys are kept)."""
+    """Redact every string inside a JSON-like structure.
+
+    Dict keys are kept. A string (or, under a password-like key, a number) whose key names a
+    secret (`password`, `client_secret`, `apiKey`, `Authorization`, …) is replaced as a whole by
+    `[REDACTED:SECRET_VALUE]`; every other string goes through `redact`.
+    """
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {key: redact_data(item) for key, item in value.items()}
+        result = {}
+        for key, item in value.items():
+            if _secret_key(key, item) and item != "" and not (isinstance(item, str) and item.startswith("[REDACTED")):
+                result[key] = "[REDACTED:SECRET_VALUE]"
+            else:
+                result[key] = redact_data(item)
+        return result
     if isinstance(value, (list, tuple)):
         return [redact_data(item) for item in value]
     return value
