@@ -8,6 +8,7 @@ applied to RFC3339 values in objects, to timestamps inside log lines and to metr
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -39,22 +40,21 @@ def format_rfc3339(moment: datetime | float) -> str:
     return datetime.fromtimestamp(int(moment), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-_EPOCH_OF_BASE: dict[str, int | None] = {}
+@functools.lru_cache(maxsize=65536)
+def base_epoch(base: str) -> int | None:
+    """Epoch of `YYYY-MM-DDTHH:MM:SS` read as UTC; None for impossible dates. Cached: log
+    lines share seconds, and this runs once per line when `since*` filters a large log."""
+    try:
+        moment = datetime(int(base[0:4]), int(base[5:7]), int(base[8:10]),
+                          int(base[11:13]), int(base[14:16]), int(base[17:19]))
+    except ValueError:
+        return None
+    return calendar.timegm(moment.timetuple())
 
 
 def rfc3339_epoch(token: str) -> float | None:
     """Epoch seconds of an RFC3339 token known to match `RFC3339`; None for impossible dates."""
-    base = token[:19]
-    whole = _EPOCH_OF_BASE.get(base, -1)
-    if whole == -1:
-        try:
-            moment = datetime(int(base[0:4]), int(base[5:7]), int(base[8:10]),
-                              int(base[11:13]), int(base[14:16]), int(base[17:19]))
-        except ValueError:
-            whole = None
-        else:
-            whole = calendar.timegm(moment.timetuple())
-        _EPOCH_OF_BASE[base] = whole
+    whole = base_epoch(token[:19])
     if whole is None:
         return None
     rest = token[19:]
