@@ -1,0 +1,540 @@
+"""tools.remediation end to end against the fake GitHub and Jules servers and a file-backed store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from fakes.github_server import GITHUB_TOKEN, REPO, FakeGitHub, github_fake  # noqa: F401 - fixture
+from fakes.jules_server import JULES_KEY, FakeJules, jules_fake  # noqa: F401 - fixture
+from fakes.remediation_store import FileRemediationStore, remediation_store  # noqa: F401 - fixture
+
+from selfheal.config import Settings
+from tools.github_client import GitHubClient, parse_repo_url
+from tools.jules_client import JulesClient
+from tools.remediation import (
+    RemediationRecord,
+    RemediationRequest,
+    RemediationStore,
+    file_remediation,
+    follow_and_link,
+    issue_title,
+    open_fix_pull_request,
+    render_issue_body,
+    repo_allowed,
+    wait_background,
+)
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVl"
+SECRETS = [
+    "ghp_" + "Z" * 36,
+    "hunter2-secret-pw",
+    "AKIAIOSFODNN7EXAMPLE",
+    JWT,
+    "xoxb-1234567890-abcdefghij",
+    "AIza" + "Q" * 35,
+]
+
+
+def abort_request(canary_hash: str = "7c9f8d6b5", **overrides) -> RemediationRequest:
+    values = {
+        "namespace": "demo-bad",
+        "rollout": "canary-demo",
+        "canary_hash": canary_hash,
+        "stable_hash": "5d4c3b2a1",
+        "stable_image": "ghcr.io/acme/shop:1.4.0",
+        "canary_image": "ghcr.io/acme/shop:1.5.0",
+        "stable_revision": 3,
+        "canary_revision": 4,
+        "promote": False,
+        "confidence": 92,
+        "analysis": f"Canary answers 85% of requests with HTTP 500; stable 0%. Seen: password={SECRETS[1]}",
+        "root_cause": "The canary handler raises KeyError on missing 'currency' and returns HTTP 500.",
+        "remediation": f"Default the currency; rotate token={SECRETS[0]}",
+        "judge_table": "| metric | stable | canary | result |\n|---|---|---|---|\n| error rate | 0.0% | 85.1% | HIGH |",
+        "signatures": [
+            {"template": "ERROR KeyError: 'currency' in handler <*>", "count": 812, "example":
+             f"2026-01-01T12:00:01Z ERROR KeyError: 'currency' Authorization: Bearer {JWT}", "stable_count": 0},
+            {"template": "GET /api/cart <*> 500", "count": 640, "example": f"aws={SECRETS[2]} GET /api/cart 500"},
+        ],
+        "events": [
+            {"type": "Warning", "reason": "Unhealthy", "object": "pod/canary-demo-7c9f8d6b5-x1",
+             "message": f"Readiness probe failed; slack {SECRETS[4]}", "count": 12},
+            "BackOff restarting failed container",
+        ],
+        "analysis_run": {"name": "canary-demo-7c9f8d6b5-4", "phase": "Failed", "message": f"key={SECRETS[5]}",
+                         "metrics": ["error-rate: 0.85 > 0.05"]},
+        "canary_pods": ["canary-demo-7c9f8d6b5-x1"],
+        "stable_pods": ["canary-demo-5d4c3b2a1-a1", "canary-demo-5d4c3b2a1-b2"],
+        "repo_url": "https://github.com/acme/shop.git",
+        "base_branch": "main",
+    }  # fmt: skip
+    values.update(overrides)
+    return RemediationRequest.model_validate(values)
+
+
+def make_settings(
+    tmp_path: Path, github: FakeGitHub | None = None, jules: FakeJules | None = None, **overrides
+) -> Settings:
+    values = {
+        "remediation_mode": "issue",
+        "repo_allowlist": ["acme/shop"],
+        "github_token": GITHUB_TOKEN if github else None,
+        "github_api_url": github.base_url if github else None,
+        "jules_api_key": JULES_KEY if jules else None,
+        "jules_api_url": jules.base_url if jules else "http://127.0.0.1:9/v1alpha",
+        "outbox_dir": tmp_path / "outbox",
+        "state_dir": tmp_path / "state",
+        "jules_follow_seconds": 10.0,
+        "jules_poll_seconds": 0.01,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def fast_github(settings: Settings, repo) -> GitHubClient:
+    return GitHubClient.from_settings(settings, repo, seconds_between_writes=0.0, backoff_base=0.001,
+                                      sleep=lambda _: None)  # fmt: skip
+
+
+def fast_jules(settings: Settings) -> JulesClient:
+    return JulesClient.from_settings(settings, backoff_base=0.001, jitter=0.0)
+
+
+class Spawned(list):
+    """A spawner that keeps the background tasks so tests can await them."""
+
+    def __call__(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.append(task)
+        return task
+
+    async def join(self) -> list:
+        return await asyncio.wait_for(asyncio.gather(*self), timeout=20)
+
+
+async def remediate(request, settings, store, **kwargs):
+    kwargs.setdefault("github_factory", fast_github)
+    kwargs.setdefault("jules_factory", fast_jules)
+    return await file_remediation(request, settings, store, **kwargs)
+
+
+# ---------------------------------------------------------------------------- issue mode
+
+
+async def test_first_abort_files_one_issue(tmp_path, github_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake)
+    result = await remediate(abort_request(), settings, remediation_store)
+    assert result.action == "created", result.message
+    assert (result.mode, result.issue_number) == ("issue", 1)
+    assert result.issue_url == "https://github.com/acme/shop/issues/1"
+    assert result.fingerprint == "demo-bad/canary-demo/7c9f8d6b5"
+    assert result.pr_url is None and result.jules_session is None
+    repo = github_fake.repo(REPO)
+    assert len(repo.real_issues()) == 1
+    issue = repo.issues[1]
+    assert issue["labels"] == ["canary-rollback", "automated", "jules"]
+    assert issue["title"] == issue_title(abort_request())
+    assert issue["title"].startswith("Canary aborted: demo-bad/canary-demo revision 4 (7c9f8d6b5): The canary handler")
+    record = await remediation_store.get_remediation(result.fingerprint)
+    assert record is not None and (record.issue_number, record.status) == (1, "issue_filed")
+    assert record.repo == "https://github.com/acme/shop"
+
+
+async def test_issue_body_has_every_section_and_no_secret(tmp_path, github_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake)
+    await remediate(abort_request(), settings, remediation_store)
+    await remediate(abort_request(), settings, remediation_store)  # and a comment
+    body = github_fake.repo(REPO).issues[1]["body"]
+    assert body.startswith("<!-- selfheal:fingerprint=demo-bad/canary-demo/7c9f8d6b5 -->")
+    for expected in [
+        "`canary-demo` in namespace `demo-bad`",
+        "| Image | `ghcr.io/acme/shop:1.4.0` | `ghcr.io/acme/shop:1.5.0` |",
+        "| Revision | 3 | 4 |",
+        "| Pod-template hash | `5d4c3b2a1` | `7c9f8d6b5` |",
+        "canary-demo-7c9f8d6b5-x1",
+        "### Verdict", "**abort**", "Confidence: 92/100", "85% of requests with HTTP 500",
+        "### Judge", "| error rate | 0.0% | 85.1% | HIGH |",
+        "### Root cause", "KeyError on missing 'currency'",
+        "### Suggested remediation", "Default the currency",
+        "### Canary-only log signatures", "| 1 | 812 | 0 | `ERROR KeyError: 'currency' in handler <*>` |",
+        "2026-01-01T12:00:01Z ERROR KeyError", "Example lines (redacted)",
+        "### Events", "**Warning Unhealthy** `pod/canary-demo-7c9f8d6b5-x1`", "(×12)", "BackOff restarting",
+        "### AnalysisRun", "`canary-demo-7c9f8d6b5-4`", "Phase: Failed", "error-rate: 0.85 > 0.05",
+        "### What Jules should do", "Fixes #<this issue>", "not instructions",
+    ]:  # fmt: skip
+        assert expected in body, expected
+    assert body.index("### Verdict") < body.index("### Judge") < body.index("### Root cause") < body.index("### What Jules")
+    assert body.count("[REDACTED:") >= 5
+    traffic = github_fake.all_traffic()
+    for secret in SECRETS:
+        assert secret not in traffic, secret
+        assert secret not in body
+
+
+async def test_repeated_aborts_comment_across_restarts(tmp_path, github_fake, remediation_store) -> None:
+    first = await remediate(abort_request(), make_settings(tmp_path, github_fake), remediation_store)
+    second = await remediate(abort_request(confidence=95), make_settings(tmp_path, github_fake), remediation_store)
+    # A restart: new settings, new clients and a fresh store object over the same data.
+    restarted_store = FileRemediationStore(remediation_store.path)
+    third = await remediate(abort_request(confidence=97), make_settings(tmp_path, github_fake), restarted_store,
+                            owner="replica-after-restart")  # fmt: skip
+    assert (first.action, second.action, third.action) == ("created", "commented", "commented")
+    assert first.issue_number == second.issue_number == third.issue_number == 1
+    assert third.issue_url == first.issue_url
+    repo = github_fake.repo(REPO)
+    assert len(repo.real_issues()) == 1
+    comments = [c["body"] for c in repo.comments[1]]
+    assert len(comments) == 2
+    assert "Canary aborted again" in comments[0] and "Confidence: 95/100" in comments[0]
+    assert "Confidence: 97/100" in comments[1]
+    for secret in SECRETS:
+        assert secret not in "\n".join(comments)
+
+
+async def test_lost_store_still_finds_the_open_issue_by_marker(tmp_path, github_fake, remediation_store) -> None:
+    await remediate(abort_request(), make_settings(tmp_path, github_fake), remediation_store)
+    empty_store = FileRemediationStore(tmp_path / "other" / "state.json")
+    result = await remediate(abort_request(), make_settings(tmp_path, github_fake), empty_store)
+    assert (result.action, result.issue_number) == ("commented", 1)
+    assert len(github_fake.repo(REPO).real_issues()) == 1
+    assert (await empty_store.get_remediation(result.fingerprint)).issue_number == 1
+
+
+async def test_new_revision_files_a_new_issue(tmp_path, github_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake)
+    first = await remediate(abort_request("7c9f8d6b5"), settings, remediation_store)
+    second = await remediate(abort_request("9a8b7c6d5", canary_revision=5), settings, remediation_store)
+    assert (first.action, second.action) == ("created", "created")
+    assert (first.issue_number, second.issue_number) == (1, 2)
+    assert "revision 5 (9a8b7c6d5)" in github_fake.repo(REPO).issues[2]["title"]
+
+
+async def test_closed_issue_gets_a_successor(tmp_path, github_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake)
+    await remediate(abort_request(), settings, remediation_store)
+    github_fake.repo(REPO).issues[1]["state"] = "closed"
+    result = await remediate(abort_request(), settings, remediation_store)
+    assert (result.action, result.issue_number) == ("created", 2)
+    assert "reported before in #1, which is closed" in github_fake.repo(REPO).issues[2]["body"]
+    assert (await remediation_store.get_remediation(result.fingerprint)).issue_number == 2
+
+
+async def test_concurrent_replicas_file_once(tmp_path, github_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake)
+    results = await asyncio.gather(*[
+        remediate(abort_request(), settings, FileRemediationStore(remediation_store.path), owner=f"replica-{n}")
+        for n in range(3)
+    ])  # fmt: skip
+    assert len(github_fake.repo(REPO).real_issues()) == 1
+    assert sorted(r.action for r in results).count("created") == 1
+    assert {r.action for r in results} <= {"created", "commented", "already_filed"}
+
+
+async def test_lease_held_by_another_replica(tmp_path, github_fake, remediation_store) -> None:
+    fingerprint = abort_request().fingerprint
+    assert await remediation_store.claim_remediation(fingerprint, "replica-a", 300)
+    result = await remediate(abort_request(), make_settings(tmp_path, github_fake), remediation_store, owner="replica-b")
+    assert result.action == "already_filed" and "another replica" in result.message
+    assert not github_fake.requests_to("POST", r"/issues$")
+
+
+async def test_github_failures_map_to_error_results(tmp_path, github_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, github_token="bad-token")
+    result = await remediate(abort_request(), settings, remediation_store)
+    assert (result.action, result.error_kind) == ("error", "unauthorized")
+    assert "SELFHEAL_GITHUB_TOKEN" in result.message
+    assert (await remediation_store.get_remediation(result.fingerprint)).status == "error"
+    github_fake.rate_limit("GET", r"/repos/acme/shop$", reset_in=7200)
+    limited = await remediate(abort_request(), make_settings(tmp_path, github_fake), remediation_store)
+    assert (limited.action, limited.error_kind) == ("error", "rate_limited") and "until" in limited.message
+    missing = await remediate(
+        abort_request(repo_url="https://github.com/acme/gone"),
+        make_settings(tmp_path, github_fake, repo_allowlist=["acme/*"]), remediation_store,
+    )  # fmt: skip
+    assert (missing.action, missing.error_kind) == ("error", "not_found")
+
+
+# ---------------------------------------------------------------------------- session mode
+
+
+async def test_session_mode_starts_jules_and_links_the_pr(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    spawned = Spawned()
+    result = await remediate(abort_request(), settings, remediation_store, spawn=spawned)
+    assert result.action == "created", result.message
+    assert (result.jules_session, result.session_url) == ("sessions/1", "https://jules.google.com/session/1")
+    assert result.pr_url is None  # the caller is not blocked on the session
+    assert len(spawned) == 1 and not spawned[0].done()
+
+    body = jules_fake.requests_to("POST", r"/sessions$")[0].json()
+    assert set(body) == {"prompt", "title", "sourceContext", "requirePlanApproval", "automationMode"}
+    assert body["sourceContext"] == {"source": "sources/github/acme/shop", "githubRepoContext": {"startingBranch": "main"}}
+    assert body["automationMode"] == "AUTO_CREATE_PR" and body["requirePlanApproval"] is False
+    assert body["title"] == "Fix canary failure of demo-bad/canary-demo (7c9f8d6b5)"
+    prompt = body["prompt"]
+    for expected in ["https://github.com/acme/shop/issues/1", "ghcr.io/acme/shop:1.5.0", "KeyError on missing 'currency'",
+                     "(812x) ERROR KeyError", "Readiness probe failed", "| error rate |", "Fixes #1",
+                     "against `main`"]:  # fmt: skip
+        assert expected in prompt, expected
+    for secret in SECRETS:
+        assert secret not in jules_fake.all_traffic(), secret
+
+    repo = github_fake.repo(REPO)
+    assert repo.issues[1]["labels"] == ["canary-rollback", "automated"]  # no second run by the Jules app
+    records = await spawned.join()
+    final = records[0]
+    assert final.status == "pr_opened" and final.pr_url == "https://github.com/acme/shop/pull/100"
+    comments = [c["body"] for c in repo.comments[1]]
+    assert "Jules is working on this issue: https://jules.google.com/session/1" in comments[0]
+    assert "Jules opened a pull request for this issue: https://github.com/acme/shop/pull/100" in comments[1]
+    stored = await FileRemediationStore(remediation_store.path).get_remediation(result.fingerprint)
+    assert (stored.pr_url, stored.jules_session, stored.status) == (final.pr_url, "sessions/1", "pr_opened")
+
+    again = await remediate(abort_request(), settings, remediation_store, spawn=spawned)
+    assert again.action == "commented" and again.pr_url == "https://github.com/acme/shop/pull/100"
+    assert len(jules_fake.sessions) == 1  # no second session for the same revision
+
+
+async def test_session_starting_branch_defaults_to_repo_default(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    github_fake.add_repo("acme/trunky", default_branch="trunk")
+    jules_fake.add_source("acme", "trunky", default_branch="trunk")
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session", repo_allowlist=["acme/*"],
+                             jules_require_plan_approval=True)  # fmt: skip
+    result = await remediate(
+        abort_request(repo_url="git@github.com:acme/trunky.git", base_branch=""), settings, remediation_store,
+        follow=False,
+    )  # fmt: skip
+    assert result.action == "created", result.message
+    body = jules_fake.requests_to("POST", r"/sessions$")[0].json()
+    assert body["sourceContext"]["githubRepoContext"] == {"startingBranch": "trunk"}
+    assert body["requirePlanApproval"] is True
+
+
+async def test_failed_session_is_reported(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    jules_fake.script_next_session("QUEUED", "PLANNING", "FAILED", pr_url=None)
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    spawned = Spawned()
+    await remediate(abort_request(), settings, remediation_store, spawn=spawned)
+    (record,) = await spawned.join()
+    assert record.status == "session_failed" and record.pr_url is None
+    assert "The Jules session failed" in github_fake.repo(REPO).comments[1][-1]["body"]
+
+
+async def test_follow_resumes_after_restart(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    first = await remediate(abort_request(), settings, remediation_store, follow=False)
+    assert (await remediation_store.get_remediation(first.fingerprint)).status == "session_started"
+    spawned = Spawned()
+    restarted = FileRemediationStore(remediation_store.path)
+    again = await remediate(abort_request(), settings, restarted, spawn=spawned, owner="new-process")
+    assert again.action == "commented" and again.jules_session == "sessions/1"
+    (record,) = await spawned.join()
+    assert record.status == "pr_opened" and record.pr_url
+    assert len(jules_fake.sessions) == 1
+
+
+async def test_only_one_follower_per_fingerprint(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    result = await remediate(abort_request(), settings, remediation_store, follow=False)
+    assert await remediation_store.claim_remediation(f"{result.fingerprint}#follow", "someone-else", 600)
+    assert await follow_and_link(result.fingerprint, settings, remediation_store, owner="me") is None
+
+
+async def test_session_mode_without_jules_key_writes_the_request(tmp_path, github_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, remediation_mode="session")
+    result = await remediate(abort_request(), settings, remediation_store)
+    assert result.action == "created" and result.issue_number == 1
+    assert result.error_kind == "not_configured" and "NOT started" in result.message
+    document = json.loads(Path(result.outbox_path).read_text())
+    assert document["body"]["sourceContext"]["source"] == "sources/github/acme/shop"
+    assert "https://github.com/acme/shop/issues/1" in document["body"]["prompt"]
+
+
+async def test_jules_rejection_is_reported_and_retried(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    bad = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session", jules_api_key="wrong")
+    result = await remediate(abort_request(), bad, remediation_store, follow=False)
+    assert result.action == "created" and result.error_kind == "forbidden"
+    assert "Jules session not started (configuration)" in result.message
+    assert (await remediation_store.get_remediation(result.fingerprint)).status == "session_error"
+    good = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    again = await remediate(abort_request(), good, remediation_store, follow=False)
+    assert again.action == "commented" and again.jules_session == "sessions/1"
+
+
+# ---------------------------------------------------------------------------- guardrails
+
+
+@pytest.mark.parametrize(
+    ("allowlist", "repo_url", "reason"),
+    [
+        ([], "https://github.com/acme/shop", "SELFHEAL_REPO_ALLOWLIST is empty"),
+        (["acme/other"], "https://github.com/acme/shop", "not in SELFHEAL_REPO_ALLOWLIST"),
+        (["other/*"], "https://github.com/acme/shop", "not in SELFHEAL_REPO_ALLOWLIST"),
+        (["acme/shop"], "https://github.com/acme/shop-fork", "not in SELFHEAL_REPO_ALLOWLIST"),
+        (["acme/shop"], "https://acme@evil.example/acme/shop", "evil.example/acme/shop"),
+        (["acme/*"], "git@ghe.example.com:acme/shop.git", "ghe.example.com/acme/shop"),
+        (["*/*"], "https://github.com/acme/shop", "not in SELFHEAL_REPO_ALLOWLIST"),
+    ],
+)
+async def test_allowlist_refusals(tmp_path, github_fake, remediation_store, allowlist, repo_url, reason) -> None:
+    settings = make_settings(tmp_path, None, repo_allowlist=allowlist, github_token=GITHUB_TOKEN)
+    result = await remediate(abort_request(repo_url=repo_url), settings, remediation_store)
+    assert (result.action, result.error_kind) == ("refused", "refused")
+    assert reason in result.message
+    assert not github_fake.requests and not (tmp_path / "outbox").exists()
+    assert await remediation_store.get_remediation(result.fingerprint) is None
+
+
+async def test_request_cannot_widen_the_allowlist(tmp_path, github_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, repo_allowlist=["acme/shop"])
+    payload = abort_request(repo_url="https://github.com/victim/repo").model_dump()
+    payload.update(repo_allowlist=["victim/*", "*"], allowlist=["victim/repo"], settings={"repo_allowlist": ["*"]})
+    result = await remediate(RemediationRequest.model_validate(payload), settings, remediation_store)
+    assert result.action == "refused"
+    assert settings.repo_allowlist == ["acme/shop"]
+    assert not github_fake.requests
+
+
+def test_allowlist_matching() -> None:
+    shop = parse_repo_url("https://github.com/Acme/Shop")
+    ghe = parse_repo_url("https://ghe.example.com/acme/shop")
+    assert repo_allowed(shop, ["acme/shop"]) and repo_allowed(shop, ["ACME/*"]) and repo_allowed(shop, [" acme/shop/ "])
+    assert not repo_allowed(shop, []) and not repo_allowed(shop, ["acme"]) and not repo_allowed(shop, ["*/shop"])
+    assert not repo_allowed(ghe, ["acme/shop"])  # a bare entry never sends the token to another host
+    assert repo_allowed(ghe, ["ghe.example.com/acme/shop"]) and repo_allowed(ghe, ["ghe.example.com/acme/*"])
+    assert not repo_allowed(ghe, ["github.com/acme/shop"])
+    assert repo_allowed(ghe, ["acme/shop"], custom_api=True)  # one configured API serves every repository
+
+
+async def test_off_and_missing_repository(tmp_path, github_fake, remediation_store) -> None:
+    off = await remediate(abort_request(), make_settings(tmp_path, github_fake, remediation_mode="off"), remediation_store)
+    assert off.action == "disabled" and "off" in off.message
+    none = await remediate(abort_request(repo_url=""), make_settings(tmp_path, github_fake), remediation_store)
+    assert none.action == "disabled" and "no repository URL" in none.message
+    junk = await remediate(abort_request(repo_url="not a url"), make_settings(tmp_path, github_fake), remediation_store)
+    assert (junk.action, junk.error_kind) == ("error", "invalid_argument")
+    assert not github_fake.requests
+
+
+# ---------------------------------------------------------------------------- dry run
+
+
+async def test_dry_run_writes_the_exact_issue(tmp_path, remediation_store) -> None:
+    settings = make_settings(tmp_path)
+    request = abort_request()
+    result = await remediate(request, settings, remediation_store)
+    assert result.action == "dry_run" and "nothing was filed" in result.message
+    assert result.issue_url is None and result.issue_number is None
+    stem = "demo-bad__canary-demo__7c9f8d6b5"
+    assert sorted(Path(p).name for p in result.outbox_files) == [f"{stem}.issue.json", f"{stem}.issue.md"]
+    assert result.outbox_path == str(tmp_path / "outbox" / f"{stem}.issue.md")
+    issue = json.loads((tmp_path / "outbox" / f"{stem}.issue.json").read_text())
+    assert issue["title"] == issue_title(request)
+    assert issue["labels"] == ["canary-rollback", "automated", "jules"]
+    assert issue["body"] == render_issue_body(request, base_branch="main")
+    assert issue["api"] == "POST https://api.github.com/repos/acme/shop/issues"
+    markdown = Path(result.outbox_path).read_text()
+    assert markdown.startswith(f"# {issue['title']}\n\nLabels: canary-rollback, automated, jules\n")
+    for secret in SECRETS:
+        assert secret not in markdown and secret not in json.dumps(issue)
+    record = await remediation_store.get_remediation(request.fingerprint)
+    assert record.status == "dry_run" and record.issue_number is None
+    again = await remediate(request, settings, remediation_store)
+    assert again.action == "dry_run" and again.outbox_files == result.outbox_files
+
+
+async def test_dry_run_session_mode_writes_the_jules_request(tmp_path, remediation_store) -> None:
+    settings = make_settings(tmp_path, remediation_mode="session", jules_api_key="configured-but-unused")
+    result = await remediate(abort_request(), settings, remediation_store)
+    assert result.action == "dry_run"
+    jules_file = next(Path(p) for p in result.outbox_files if p.endswith(".jules.json"))
+    document = json.loads(jules_file.read_text())
+    assert document["method"] == "POST" and document["url"] == "http://127.0.0.1:9/v1alpha/sessions"
+    assert document["headers"]["X-Goog-Api-Key"] == "<SELFHEAL_JULES_API_KEY>"
+    assert "configured-but-unused" not in jules_file.read_text()
+    body = document["body"]
+    assert body["sourceContext"] == {"source": "sources/github/acme/shop", "githubRepoContext": {"startingBranch": "main"}}
+    assert body["automationMode"] == "AUTO_CREATE_PR" and body["requirePlanApproval"] is False
+    issue = json.loads(next(Path(p) for p in result.outbox_files if p.endswith(".issue.json")).read_text())
+    assert issue["labels"] == ["canary-rollback", "automated"]
+    for secret in SECRETS:
+        assert secret not in jules_file.read_text()
+
+
+# ---------------------------------------------------------------------------- pull-request tool
+
+
+async def test_pull_request_tool(tmp_path, github_fake, monkeypatch) -> None:
+    settings = make_settings(tmp_path, github_fake)
+    repo = github_fake.repo(REPO)
+    main_before = repo.refs["refs/heads/main"]
+    answer = await open_fix_pull_request(
+        "https://github.com/acme/shop", "main", "Default the currency", "Handles a missing currency.",
+        {"app/server.py": "def handler():\n    return 200\n"}, 1, settings=settings, github_factory=fast_github,
+    )  # fmt: skip
+    assert "error" not in answer, answer
+    assert answer["pr_url"] == f"https://github.com/acme/shop/pull/{answer['pr_number']}"
+    assert answer["branch"].startswith("selfheal/issue-1-") and repo.refs["refs/heads/main"] == main_before
+    assert repo.issues[answer["pr_number"]]["body"].endswith("Fixes #1")
+
+    traversal = await open_fix_pull_request(
+        "https://github.com/acme/shop", "main", "t", "b", {"../../etc/passwd": "x"}, 1, settings=settings,
+        github_factory=fast_github,
+    )  # fmt: skip
+    assert traversal["error"]["kind"] == "refused" and ".." in traversal["error"]["message"]
+    outside = await open_fix_pull_request(
+        "https://github.com/other/repo", "main", "t", "b", {"a.py": "x"}, 1, settings=settings
+    )
+    assert outside["error"]["kind"] == "refused"
+    dry = await open_fix_pull_request(
+        "https://github.com/acme/shop", "main", "Fix it", "b", {"a.py": "x = 1\n"}, 1, settings=make_settings(tmp_path)
+    )
+    assert dry["dry_run"] is True and json.loads(Path(dry["outbox_path"]).read_text())["files"] == {"a.py": "x = 1\n"}
+
+
+# ---------------------------------------------------------------------------- models
+
+
+def test_request_model_coerces_plugin_shapes() -> None:
+    request = abort_request(events=["BackOff"], analysis_run="run-1 failed", canary_revision=7)
+    assert request.events[0].message == "BackOff" and request.analysis_run.message == "run-1 failed"
+    assert request.canary_revision == "7"
+    with pytest.raises(ValueError):
+        abort_request(namespace="Bad Namespace")
+    with pytest.raises(ValueError):
+        abort_request(canary_hash="")
+
+
+def test_file_store_implements_the_protocol(tmp_path) -> None:
+    assert isinstance(FileRemediationStore(tmp_path / "s.json"), RemediationStore)
+
+
+async def test_store_claim_semantics(tmp_path) -> None:
+    now = [1000.0]
+    store = FileRemediationStore(tmp_path / "s.json", clock=lambda: now[0])
+    assert await store.claim_remediation("a/b/c", "one", 60)
+    assert await store.claim_remediation("a/b/c", "one", 60)  # the holder may renew
+    assert not await store.claim_remediation("a/b/c", "two", 60)
+    now[0] += 61
+    assert await store.claim_remediation("a/b/c", "two", 60)  # expired
+    await store.save_remediation(RemediationRecord(fingerprint="a/b/c", repo="https://github.com/a/b", issue_number=3,
+                                                   status="issue_filed"))  # fmt: skip
+    assert not await store.claim_remediation("a/b/c", "two", 60)  # done
+
+
+async def test_default_spawner_runs_in_background(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    result = await remediate(abort_request(), settings, remediation_store)
+    assert result.jules_session == "sessions/1"
+    assert await wait_background(timeout=20)
+    assert (await remediation_store.get_remediation(result.fingerprint)).status == "pr_opened"
+
+
+def test_mentions_in_evidence_do_not_ping_anyone() -> None:
+    request = abort_request(root_cause="Paging @oncall-team: nil map", events=["ping @octocat now"])
+    body = render_issue_body(request)
+    assert "@oncall-team" not in body and "@octocat" not in body
+    assert "@\u200boncall-team" in body
