@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -661,6 +660,8 @@ def test_other_tables(api: Callable[..., httpx.Response]) -> None:
     assert svc["rows"][0]["cells"][:5] == ["web", "ClusterIP", "10.96.0.42", "<none>", "80/TCP"]
     generic = api("/apis/networking.istio.io/v1beta1/namespaces/sim-second/virtualservices", accept=TABLE).json()
     assert [c["name"] for c in generic["columnDefinitions"]] == ["Name", "Age"]
+    empty = api("/api/v1/namespaces/nowhere/pods", accept=TABLE).json()
+    assert empty["rows"] == [] and [c["name"] for c in empty["columnDefinitions"]][:3] == ["Name", "Ready", "Status"]
     partial = api(f"/api/v1/namespaces/{NS}/pods",
                   accept="application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io").json()
     assert partial["kind"] == "PartialObjectMetadataList" and len(partial["items"]) == 3

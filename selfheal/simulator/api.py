@@ -98,16 +98,19 @@ class ApiApp:
         url = urlsplit(raw_path)
         path = url.path.rstrip("/") or "/"
         query = dict(parse_qsl(url.query, keep_blank_values=True))
+        unknown: ApiError | None = None
         try:
             request = self._resource_request(method, path, query)
-        except ApiError:
-            request = None
+        except ApiError as exc:
+            request, unknown = None, exc
         fault = self.faults.match(path + (f"?{url.query}" if url.query else ""))
         if fault is not None:
             if fault.delay_seconds:
                 self.sleep(fault.delay_seconds)
             if fault.status is not None:
                 return error_response(self._fault_error(fault, request, method, path))
+        if unknown is not None:
+            return error_response(unknown)
         try:
             if request is None:
                 return self._non_resource(method, path)
@@ -202,12 +205,12 @@ class ApiApp:
             return self._log(obj, query)
         if request.subresource not in (None, "status"):
             raise no_such_path()
-        return self._one(obj, accept)
+        return self._one(obj, query, accept)
 
-    def _one(self, obj: StoredObject, accept: str) -> Response:
+    def _one(self, obj: StoredObject, query: dict[str, str], accept: str) -> Response:
         choice, meta_version = _media_choice(accept)
         if choice == "Table":
-            return _json(200, self._table([obj], query_include="", meta_version=meta_version))
+            return _json(200, self._table(obj.rtype, [obj], query.get("includeObject"), meta_version))
         if choice == "PartialObjectMetadata":
             return _json(200, {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{meta_version}",
                                "metadata": obj.body["metadata"]})
@@ -223,7 +226,7 @@ class ApiApp:
         choice, meta_version = _media_choice(accept)
         rv = self.state.resource_version
         if choice == "Table":
-            return _json(200, self._table(items, query.get("includeObject", ""), meta_version))
+            return _json(200, self._table(request.rtype, items, query.get("includeObject"), meta_version))
         if choice == "PartialObjectMetadataList":
             return _json(200, {"kind": "PartialObjectMetadataList", "apiVersion": f"meta.k8s.io/{meta_version}",
                                "metadata": {"resourceVersion": rv},
@@ -236,11 +239,9 @@ class ApiApp:
         body = head[:-1].encode() + b',"items":[' + b",".join(o.json for o in items) + b"]}"
         return Response(200, JSON, body)
 
-    def _table(self, items: list[StoredObject], query_include: str, meta_version: str) -> dict[str, Any]:
+    def _table(self, rtype: ResourceType, items: list[StoredObject], query_include: str | None,
+               meta_version: str) -> dict[str, Any]:
         include = query_include if query_include in ("None", "Object", "Metadata") else "Metadata"
-        if not items:
-            return render_table("", "", [], self.clock(), include, meta_version, self.state.resource_version)
-        rtype = items[0].rtype
         return render_table(rtype.group, rtype.kind, [o.body for o in items], self.clock(), include,
                             meta_version, self.state.resource_version)
 
