@@ -538,3 +538,16 @@ def test_mentions_in_evidence_do_not_ping_anyone() -> None:
     body = render_issue_body(request)
     assert "@oncall-team" not in body and "@octocat" not in body
     assert "@\u200boncall-team" in body
+
+
+class BrokenStore(FileRemediationStore):
+    async def claim_remediation(self, fingerprint: str, owner: str, ttl_seconds: float) -> bool:
+        raise ConnectionError("database is down")
+
+
+async def test_store_failure_is_an_error_result_not_an_exception(tmp_path, github_fake) -> None:
+    store = BrokenStore(tmp_path / "s.json")
+    result = await remediate(abort_request(), make_settings(tmp_path, github_fake), store)
+    assert (result.action, result.error_kind) == ("error", "upstream_error")
+    assert "database is down" in result.message
+    assert not github_fake.requests_to("POST", r"/issues$")

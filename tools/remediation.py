@@ -654,8 +654,34 @@ async def file_remediation(
     """File (or update) the remediation of one aborted canary revision; never raises.
 
     Returns quickly: following a Jules session to its pull request runs in the background through
-    `spawn` (default `spawn_background`) unless `follow` is False.
+    `spawn` (default `spawn_background`) unless `follow` is False. `owner` names this process in the
+    store's leases; `lease_seconds` bounds how long a crashed filer blocks the others.
     """
+    try:
+        return await _file_remediation(
+            request, settings, store, github_factory=github_factory, jules_factory=jules_factory, owner=owner,
+            follow=follow, spawn=spawn, lease_seconds=lease_seconds,
+        )  # fmt: skip
+    except Exception as exc:  # the verdict must not fail because remediation did
+        log.exception("remediation of %s failed", request.fingerprint)
+        return RemediationResult(
+            mode=settings.remediation_mode, action="error", fingerprint=request.fingerprint,
+            message=redact(f"remediation failed unexpectedly: {type(exc).__name__}: {exc}"), error_kind="upstream_error",
+        )  # fmt: skip
+
+
+async def _file_remediation(
+    request: RemediationRequest,
+    settings: Settings,
+    store: RemediationStore,
+    *,
+    github_factory: GitHubFactory | None,
+    jules_factory: JulesFactory | None,
+    owner: str,
+    follow: bool,
+    spawn: Spawner | None,
+    lease_seconds: float,
+) -> RemediationResult:
     mode = settings.remediation_mode
     fingerprint = request.fingerprint
     result = RemediationResult(mode=mode, action="disabled", fingerprint=fingerprint)
@@ -833,7 +859,7 @@ async def _ensure_session(
     settings, store = deps.settings, deps.store
     fingerprint = request.fingerprint
     if record.jules_session:
-        if record.status == "session_started":
+        if record.status in ("session_started", "follow_timeout", "follow_error"):
             deps.follow_later(fingerprint)
         return result
     base_branch = request.base_branch or await asyncio.to_thread(github.default_branch, repo)
@@ -936,7 +962,7 @@ async def follow_and_link(
         log.exception("following the Jules session of %s failed", fingerprint)
         try:
             record = await store.get_remediation(fingerprint)
-            if record is not None and record.status == "session_started":
+            if record is not None and record.status in ("session_started", "follow_timeout"):
                 await store.save_remediation(
                     record.model_copy(update={"status": "follow_error", "updated_at": datetime.now(timezone.utc)})
                 )
