@@ -29,6 +29,23 @@ def sim(scenarios: tuple[str, ...], port: int) -> None:
 
 
 @main.command()
+@click.argument("scenario", default="bad-canary")
+@click.option("--list", "list_only", is_flag=True, help="List the bundled scenarios and exit.")
+@click.option("--outbox", default="outbox", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the dry-run remediation (the issue that would be filed).")
+def demo(scenario: str, list_only: bool, outbox: str) -> None:
+    """Run the main job on a simulated cluster: no keys, no cluster needed.
+
+    Starts the simulator on SCENARIO (default bad-canary; a bundled name or a folder), starts the
+    plugin service in-process, sends exactly the plugin's request and shows the verdict Argo
+    Rollouts would record, the evidence and the remediation it would file.
+    """
+    from selfheal.demo import main as run
+
+    sys.exit(run(scenario, list_only, outbox))
+
+
+@main.command()
 @click.option("--host", default=None, help="Interface to listen on (default SELFHEAL_HOST or 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default SELFHEAL_PORT or 8080).")
 @click.option("--web/--no-web", default=None, help="Also serve the ADK web UI (/dev-ui/) in this process.")
@@ -53,6 +70,25 @@ def serve(host: str | None, port: int | None, web: bool | None, mount_mcp: bool 
     settings = get_settings().model_copy(update=overrides)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
                 timeout_graceful_shutdown=10)
+
+
+@main.command()
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True,
+              help="stdio for a client that starts this command; http for streamable HTTP on /mcp.")
+@click.option("--host", default=None, help="HTTP interface (default SELFHEAL_HOST or 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="HTTP port (default 8081; 0 picks a free port). The URL is printed as one JSON line.")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]), help="Log verbosity (logs go to stderr).")
+def mcp(transport: str, host: str | None, port: int | None, log_level: str) -> None:
+    """Serve the MCP server: analyze_rollout, evidence, Kubernetes/Prometheus tools and the agent.
+
+    Over HTTP the endpoint is /mcp and requires SELFHEAL_TOKEN (Bearer or Basic password) when set.
+    `selfheal serve --mcp` serves the same endpoint inside the plugin service.
+    """
+    from selfheal.mcp_server import run_mcp
+
+    sys.exit(run_mcp(transport, host, port, log_level))
 
 
 if __name__ == "__main__":
