@@ -1,0 +1,1 @@
+"""Deterministic generator of the scenario folders in `evals/scenarios/` (see README.md there)."""
