@@ -6,7 +6,7 @@ import random
 from typing import Callable
 
 from .base import Cluster
-from .common import NS, rng
+from .common import NS, rng, stamp_ns
 from .formats import (BROWSER_AGENTS, INGRESS_IPS, demo_request, envoy_access, go_log, istio_log, stamped)
 from .k8s import PodPlan
 from .traffic import PodSeries, Req, Segment, arrivals, base_segment, pod_series, requests, scrape_grid
@@ -34,8 +34,9 @@ def traffic(c: Cluster, pod: PodPlan, rate: float, decide: Decide, since: float 
     return [q for q in reqs if q.log_ns <= limit]
 
 
-def timed(ns: int, lines: list[str]) -> Timed:
-    return [(ns + i, line) for i, line in enumerate(lines)]
+def timed(_ns: int, lines: list[str]) -> Timed:
+    """Pair stamped lines with their own runtime timestamps (the sort key of a log file)."""
+    return [(stamp_ns(line), line) for line in lines]
 
 
 def sort_lines(items: Timed) -> list[str]:
@@ -89,6 +90,12 @@ def telemetry_filter(namespace: str) -> dict:
                                                                  'response.duration >= duration("1s")'}}]}}
 
 
+def since_canary(c: Cluster, reqs: list[Req]) -> list[Req]:
+    """The requests that started after the canary pods were created (the comparison window)."""
+    since = c.t0 * NS
+    return [q for q in reqs if q.start_ns >= since]
+
+
 def status_counts(reqs: list[Req]) -> tuple[int, int]:
     """(requests, 5xx responses)."""
     return len(reqs), sum(1 for q in reqs if q.status >= 500)
@@ -98,5 +105,5 @@ def pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "n/a"
 
 
-__all__ = ["Decide", "Timed", "demo_log", "http_series", "pct", "sidecar_log", "sort_lines", "stamped",
+__all__ = ["Decide", "Timed", "demo_log", "http_series", "pct", "sidecar_log", "since_canary", "sort_lines", "stamped",
            "status_counts", "telemetry_filter", "timed", "traffic", "window_start"]

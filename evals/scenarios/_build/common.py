@@ -141,3 +141,17 @@ def go_duration(seconds: int) -> str:
     if hours:
         return f"{hours}h{minutes}m{secs}s"
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+_STAMP_BASE: dict[str, int] = {}
+
+
+def stamp_ns(line: str) -> int:
+    """Nanoseconds of the RFC3339Nano runtime timestamp that starts a log line."""
+    base = line[:19]
+    sec = _STAMP_BASE.get(base)
+    if sec is None:
+        sec = int(datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp())
+        _STAMP_BASE[base] = sec
+    frac = line[20:line.index("Z", 19)] if line[19] == "." else ""
+    return sec * NS + int(frac.ljust(9, "0") or 0)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 
 from . import k8s
-from .apps import demo_log, http_series, pct, sidecar_log, status_counts, telemetry_filter, traffic
+from .apps import (demo_log, http_series, pct, sidecar_log, since_canary, status_counts, telemetry_filter,
+                   traffic)
 from .base import Cluster, Scenario
 from .common import NS, rng
 from .k8s import APP, EventSpec
@@ -72,7 +73,7 @@ def healthy_canary() -> Scenario:
     logs, series, by_role = _two_roles(c, RATE, _error_rate(99), _error_rate(99), "blue", "yellow")
     for pod in c.canary_pods:
         c.canary_start_events(pod)
-    s_n, s_e = status_counts(by_role["stable"])
+    s_n, s_e = status_counts(since_canary(c, by_role["stable"]))
     c_n, c_e = status_counts(by_role["canary"])
     assert c_e >= 1 and abs(s_e / s_n - c_e / c_n) < 0.01, (s_e, s_n, c_e, c_n)
     return Scenario(
@@ -103,14 +104,15 @@ def bad_canary() -> Scenario:
     for pod in c.canary_pods:
         c.canary_start_events(pod)
     c.extra_docs["istio.yaml"] = [telemetry_filter(ns)]
-    s_n, s_e = status_counts(by_role["stable"])
+    s_n, s_e = status_counts(since_canary(c, by_role["stable"]))
     c_n, c_e = status_counts(by_role["canary"])
     assert 0.8 < c_e / c_n < 0.9 and s_e == 0
     return Scenario(
         name="bad-canary", namespace=ns,
         description=(
             "Canary image argoproj/rollouts-demo:bad-yellow (built with ERROR_RATE=15) answers about 85 % of "
-            f"requests with HTTP 500: canary {c_e}/{c_n} ({pct(c_e, c_n)}) vs stable blue {s_e}/{s_n}. "
+            f"requests with HTTP 500: canary {c_e}/{c_n} ({pct(c_e, c_n)}) vs stable blue {s_e}/{s_n} since the "
+            "canary started. "
             "App log lines `500 - yellow` / `200 - blue`. Every pod carries an Istio sidecar listed first "
             "(holdApplicationUntilProxyStarts), so the app container must be chosen explicitly; the sidecar's "
             "Envoy access log keeps only requests with status >= 400 or duration >= 1 s (Telemetry filter), "
@@ -132,17 +134,18 @@ def slow_canary() -> Scenario:
     for pod in c.canary_pods:
         c.canary_start_events(pod)
     c.extra_docs["istio.yaml"] = [telemetry_filter(ns)]
-    s_n, s_e = status_counts(by_role["stable"])
+    s_n, s_e = status_counts(since_canary(c, by_role["stable"]))
     c_n, c_e = status_counts(by_role["canary"])
-    assert s_e == 0 and c_e == 0
-    s_lat = sorted(q.latency for q in by_role["stable"])
+    assert s_e == 0 and c_e == 0 and not any(q.status != 200 for q in by_role["stable"])
+    s_lat = sorted(q.latency for q in since_canary(c, by_role["stable"]))
     c_lat = sorted(q.latency for q in by_role["canary"])
     med = lambda xs: xs[len(xs) // 2]
     return Scenario(
         name="slow-canary", namespace=ns,
         description=(
             "Canary image argoproj/rollouts-demo:slow-yellow (built with LATENCY=2) sleeps 2 s before every "
-            f"answer; no errors in either role (stable {s_n} requests, canary {c_n}, all HTTP 200). Median "
+            f"answer; no errors in either role (since the canary started: stable {s_n} requests, canary {c_n}, all "
+            "HTTP 200). Median "
             f"latency: stable {med(s_lat) * 1000:.1f} ms, canary {med(c_lat):.3f} s. Latency shows in three "
             "places: the demo's own line carries the configured delay (`200 - yellow (2.000000s)`, as the real "
             "app prints it), the Istio sidecar's Envoy access log (kept for requests >= 1 s) has the measured "

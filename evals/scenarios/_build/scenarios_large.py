@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import k8s
 from .apps import Timed, pct
 from .base import Cluster, Scenario
-from .common import NS, go_log_time, rng
+from .common import NS, go_log_time, rng, stamp_ns
 from .formats import BROWSER_AGENTS, INGRESS_IPS, combined_log, python_log, stamped
 from .traffic import Req, arrivals
 
@@ -55,7 +55,8 @@ class _Shop:
         return q
 
     def app(self, ns_: int, level: str, logger: str, message: str) -> None:
-        self.items.append((ns_, python_log(ns_, level, logger, message)[0]))
+        line = python_log(ns_, level, logger, message)[0]
+        self.items.append((stamp_ns(line), line))
 
     def serve(self, start: int) -> None:
         r = self.r
@@ -130,7 +131,7 @@ def large_logs() -> Scenario:
             boot = c.app_start(pod) * NS + 200_000_000
             for i, (level, logger, message) in enumerate((
                     ("INFO", "shop", "shop-web 3.8.0 starting (gunicorn 23.0.0, 4 workers)"),
-                    ("INFO", "shop.payments", "payment client: provider=stripe timeout=30000ms pool=32 (was 64)"),
+                    ("INFO", "shop.payments", "payment client: provider=stripe timeout=30000ms pool_size=32"),
                     ("INFO", "shop", "ready"))):
                 shop.app(boot + i * 150_000_000, level, logger, message)
             nginx_start = boot - 150_000_000
@@ -174,7 +175,7 @@ def large_logs() -> Scenario:
             "WARNING when recommendations are slow) except one rare canary-only signature: "
             f"`ERROR [shop.payments] payment gateway timeout after 30000ms order_id=...`, {c_to} times, each "
             "a customer's checkout (POST /api/checkout) failing with 504 after 30 s. 3.8.0 halved the payment "
-            f"client's pool (logged at start). Canary checkouts: {c_co}, of which {c_to} failed "
+            f"client's connection pool (pool_size=32 in its start-up line; 3.7.2 used 64). Canary checkouts: {c_co}, of which {c_to} failed "
             f"({pct(c_to, c_co)}); stable checkouts: {s_co}, none failed. Overall 5xx: canary "
             f"{five(c_codes)}/{c_req}, stable {five(s_codes)}/{s_req} - tiny as a share of all traffic, but "
             "these are lost orders that only the canary causes, so the rollout must not be promoted: "
