@@ -641,7 +641,10 @@ def test_bundled_scenarios(request: pytest.FixtureRequest, use_cluster: Callable
             assert pods["count"] >= 1, (scenario.name, selector)
             first = pods["pods"][0]
             log = k8s.get_pod_logs(namespace, first["name"])
-            assert not is_error(log) and log["container"] == first["app_container"], (scenario.name, log)
+            if first["waiting_reason"] and not first["restarts"]:  # never started: no log, and it says why
+                assert _error(log)["kind"] == "not_found" and "describe_pod" in log["error"]["hint"], log
+            else:
+                assert not is_error(log) and log["container"] == first["app_container"], (scenario.name, log)
             assert k8s.get_events(namespace, [p["name"] for p in pods["pods"]])["count"] >= 0
         for log_file in scenario.logs:
             if log_file.previous:

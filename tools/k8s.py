@@ -853,6 +853,15 @@ def _read_log(
                     "read the current log with previous=False, and check restarts with list_pods.",
                 )
             ) from None
+        if failure.status == 400:
+            raise _Failure(
+                error_result(
+                    "not_found",
+                    f"container {container!r} of pod {pod!r} has no log ({failure.detail})",
+                    "A container that never started (image pull failure, bad config, pending pod) has no log: "
+                    "its waiting reason in list_pods or describe_pod, and get_events, explain why.",
+                )
+            ) from None
         raise
     return body.decode("utf-8", errors="replace")
 
