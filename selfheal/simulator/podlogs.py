@@ -23,6 +23,8 @@ _FILE = re.compile(r"(?P<container>[^.]+)(?P<previous>\.previous)?\.log(?P<gz>\.
 # The RFC3339 prefix (and its separating space) that the kubelet adds to every line.
 _STAMP_PREFIX = re.compile(
     r"(?m)^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})(?: |$)")
+# The same after a newline: starting with a literal lets the regex engine skip ahead fast.
+_NEWLINE_STAMP = re.compile(r"\n\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})(?: |(?=\n)|$)")
 
 
 class LogFile(BaseModel):
@@ -160,7 +162,7 @@ class LogView:
         # One regex pass over the whole block is much faster than line by line.
         text = self.shift.text("\n".join(selected))
         if not opts.timestamps:
-            text = _STAMP_PREFIX.sub("", text)
+            text = _NEWLINE_STAMP.sub("\n", "\n" + text)[1:]
         body = (text + "\n").encode("utf-8")
         if opts.limit_bytes is not None:
             body = body[:opts.limit_bytes]

@@ -19,9 +19,12 @@ RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[
 # Python's asctime too), Go's log package (`2026/01/01 12:00:00`) and the Common Log Format of
 # nginx/Apache (`01/Jan/2026:12:00:00`). Fractions and zones around it are kept as they are;
 # shifting local wall time by N seconds moves the instant by N seconds too.
+# Both patterns start with a literal so the regex engine can skip ahead quickly (50 MB of log
+# in a fraction of a second): ISO forms are found by their century (years 2000-2099), CLF by
+# its `/Mon/`; the digits before a match are checked in Python.
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_BASE = re.compile(r"(?<!\d)(?:(\d{4})([-/])(\d{2})\2(\d{2})([Tt ])(\d{2}):(\d{2}):(\d{2})"
-                   rf"|(\d{{2}})/({'|'.join(_MONTHS)})/(\d{{4}}):(\d{{2}}):(\d{{2}}):(\d{{2}}))")
+_ISO = re.compile(r"20\d\d([-/])\d\d\1\d\d[Tt ]\d\d:\d\d:\d\d")
+_CLF = re.compile(rf"/(?:{'|'.join(_MONTHS)})/\d{{4}}:\d\d:\d\d:\d\d")
 _ZONE = re.compile(r"([+-])(\d{2}):(\d{2})$")
 
 
@@ -84,39 +87,54 @@ class TimeShift:
     def delta(self) -> timedelta:
         return timedelta(seconds=self.seconds)
 
-    def _base(self, match: re.Match[str]) -> str:
-        text = match.group(0)
+    def _stamp(self, text: str) -> str:
+        """The shifted form of one ISO/Go (`2026-01-01T12:00:00`) or CLF (`01/Jan/2026:12:00:00`) stamp."""
         shifted = self._bases.get(text)
         if shifted is None:
-            groups = match.groups()
-            if groups[0] is not None:
-                year, sep, month, day, tee, hour, minute, second = groups[:8]
-                layout = f"%Y{sep}%m{sep}%d{tee}%H:%M:%S"
+            if text[2] == "/":
+                day, month, year, clock = text[0:2], _MONTHS.index(text[3:6]) + 1, text[7:11], text[12:20]
+                layout = "%d/@/%Y:%H:%M:%S"
             else:
-                day, month_name, year, hour, minute, second = groups[8:]
-                month, layout = str(_MONTHS.index(month_name) + 1), "%d/%b/%Y:%H:%M:%S"
+                sep, tee = text[4], text[10]
+                year, month, day, clock = text[0:4], int(text[5:7]), text[8:10], text[11:19]
+                layout = f"%Y{sep}%m{sep}%d{tee}%H:%M:%S"
             try:
-                moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+                moment = datetime(int(year), month, int(day), int(clock[0:2]), int(clock[3:5]), int(clock[6:8]))
             except ValueError:
                 shifted = text  # not a real date: leave it alone
             else:
-                # %b is locale-dependent; the English abbreviation is put back explicitly.
-                shifted = (moment + self.delta).strftime(layout.replace("%b", "@"))
-                if "@" in shifted:
-                    shifted = shifted.replace("@", _MONTHS[(moment + self.delta).month - 1])
+                moment += self.delta
+                # %b is locale-dependent; the English abbreviation is put in explicitly.
+                shifted = moment.strftime(layout).replace("@", _MONTHS[moment.month - 1])
             self._bases[text] = shifted
         return shifted
 
+    def _splice(self, text: str, pattern: re.Pattern[str], lead: int) -> str:
+        """Replace every stamp `pattern` finds; `lead` digits before a match belong to it."""
+        pieces: list[str] = []
+        last = 0
+        for match in pattern.finditer(text):
+            start, end = match.start() - lead, match.end()
+            if start < last or (lead and not text[start:start + lead].isdigit()) \
+                    or (start and text[start - 1].isdigit()):
+                continue  # part of a longer number, or overlapping the previous stamp
+            pieces += (text[last:start], self._stamp(text[start:end]))
+            last = end
+        if not pieces:
+            return text
+        pieces.append(text[last:])
+        return "".join(pieces)
+
     def text(self, text: str) -> str:
-        """Shift every timestamp found anywhere in free text (a log line)."""
+        """Shift every timestamp found anywhere in free text (log lines)."""
         if not self.seconds:
             return text
-        return _BASE.sub(self._base, text)
+        return self._splice(self._splice(text, _ISO, 0), _CLF, 2)
 
     def value(self, value: str) -> str:
         """Shift a string only when the whole string is an RFC3339 timestamp."""
         if self.seconds and RFC3339.fullmatch(value):
-            return _BASE.sub(self._base, value, count=1)
+            return self._splice(value, _ISO, 0)
         return value
 
     def tree(self, obj: Any) -> Any:
