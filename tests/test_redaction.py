@@ -19,7 +19,7 @@ PEM_BODY = "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM2Bcq8kW5\nq8Hw9ZkLmYxUw0bF7e1J2c
 # (kind, text, the secret that must disappear)
 SECRETS = [
     ("BEARER_TOKEN", "calling api with bearer abcDEF123456ghiJKL", "abcDEF123456ghiJKL"),
-    ("AUTHORIZATION", "Authorization: Bearer s3cr3tT0ken-value.123", "s3cr3tT0ken-value.123"),
+    ("BEARER_TOKEN", "Authorization: Bearer s3cr3tT0ken-value.123", "s3cr3tT0ken-value.123"),
     ("AUTHORIZATION", "headers={'Authorization': 'Basic dXNlcjpwYXNzd29yZA=='}", "dXNlcjpwYXNzd29yZA=="),
     ("AUTHORIZATION", '{"authorization":"token abcdef0123456789"}', "abcdef0123456789"),
     ("JWT", f"session {JWT} accepted", JWT),

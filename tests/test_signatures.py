@@ -36,6 +36,8 @@ def entries(lines: list[str]) -> list[LogEntry]:
         ("index out of range [5] with length 3", "index out of range [<NUM>] with length <NUM>"),
         ("pod canary-demo-7d9f8b6c5-x2x4z v1.2.3", "pod canary-demo-<HEX>-x2x4z v1.2.3"),
         ("nothing to mask here", "nothing to mask here"),
+        ("cart=c879351 order_id=ORD-9AVMNJ sku=SKU-13393", "cart=<ID> order_id=<ID> sku=SKU-<NUM>"),
+        ("sha256 utf8 amd64 v2 base64", "sha256 utf8 amd64 v2 base64"),  # short words with digits stay
     ],
 )
 def test_mask(text: str, masked: str) -> None:
@@ -233,3 +235,20 @@ def test_signatures_of_one_role_prefer_that_roles_example() -> None:
     [sig] = miner.signatures("canary")
     assert sig.example == "request took 99ms"
     assert miner.signatures("nobody") == []
+
+
+def test_signature_of_looks_up_without_counting() -> None:
+    miner = SignatureMiner()
+    known = miner.add(LogEntry(None, "request took 10ms"), "stable")
+    assert miner.signature_of(LogEntry(None, "request took 10ms")) == known  # same text
+    assert miner.signature_of(LogEntry(None, "request took 75ms")) == known  # same masked text
+    assert miner.signature_of(LogEntry(None, "something else entirely")) is None
+    assert miner.signatures()[0].count == 1
+
+
+def test_tap_counts_while_streaming() -> None:
+    miner = SignatureMiner()
+    passed = list(miner.tap(iter(entries(demo_lines(200, "blue", 5) + demo_lines(500, "blue", 2))), "canary"))
+    assert len(passed) == 7
+    assert miner.entries("canary") == 7
+    assert {s.template: s.count for s in miner.signatures()} == {"200 - blue": 5, "500 - blue": 2}

@@ -14,6 +14,8 @@
   `... N more`), PEM blocks, and any line that starts with whitespace (it continues the entry
   before it). Blank lines are skipped.
 
+`iter_entries(lines)` does the same one entry at a time (flat memory for huge logs).
+
 `summarize(entries)` gives a `LogStats` (request count, status histogram, 5xx/4xx counts, latency
 samples, level counts, traces and panics); `merge_stats` adds several of them up (per role).
 
@@ -42,7 +44,7 @@ import json
 import math
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -55,7 +57,7 @@ KIND_ACCESS = "access"  # nginx / Apache access log
 KIND_ENVOY = "envoy"  # envoy / istio-proxy access log
 KIND_JSON = "json"
 KIND_LOGFMT = "logfmt"
-KIND_GO_LOG = "go_log"  # Go `log` package line (date prefix), not a request
+KIND_GO_LOG = "go_log"  # `YYYY/MM/DD HH:MM:SS` prefix (Go `log`, nginx error log), not a request
 KIND_KLOG = "klog"
 KIND_TEXT = "text"
 KIND_GO_PANIC = "go_panic"
@@ -128,9 +130,12 @@ def normalize_level(value: object) -> str | None:
 
 
 _STATUS_CACHE = {code: code for code in range(100, 600)}  # one int object per status
+_STATUS_TEXT = {str(code): code for code in range(100, 600)}
 
 
 def _status(value: object) -> int | None:
+    if type(value) is int:
+        return _STATUS_CACHE.get(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -154,6 +159,15 @@ def parse_duration_ms(value: object, unit_ms: float | None = None) -> float | No
     unitless convention in the module docstring (float seconds, large integer nanoseconds, small
     integer milliseconds).
     """
+    kind = type(value)
+    if kind is int or kind is float:
+        if value < 0 or not math.isfinite(value):
+            return None
+        if unit_ms is not None:
+            return float(value) if unit_ms == 1.0 else round(value * unit_ms, 6)
+        if kind is float:
+            return round(value * 1000.0, 6)
+        return value / 1e6 if value > 100_000 else float(value)
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):
@@ -211,12 +225,41 @@ _METHOD_KEYS = ("method", "http_method", "http.method", "request_method")
 _PATH_KEYS = ("path", "uri", "url", "route", "http.path", "request_uri", "http.target")
 
 
-def _first(record: dict, keys: Sequence[str]) -> tuple[str | None, object]:
-    for key in keys:
-        value = record.get(key)
-        if value is not None and value != "":
-            return key, value
-    return None, None
+# Which field each key feeds, and its priority among the keys of that field (lower wins).
+_LEVEL, _STATUS, _LATENCY, _TIME, _MESSAGE, _ERROR, _METHOD, _PATH = range(8)
+_FIELD_OF: dict[str, tuple[int, int, float | None]] = {
+    key: (field, priority, _unit_from_key(key))
+    for field, keys in (
+        (_LEVEL, _LEVEL_KEYS), (_STATUS, _STATUS_KEYS), (_LATENCY, _LATENCY_KEYS), (_TIME, _TIME_KEYS),
+        (_MESSAGE, _MESSAGE_KEYS), (_ERROR, _ERROR_KEYS), (_METHOD, _METHOD_KEYS), (_PATH, _PATH_KEYS),
+    )
+    for priority, key in enumerate(keys)
+}
+
+
+def _fields(record: dict) -> list:
+    """One pass over a record: the best value per field (`None` where absent).
+
+    Status and latency values are converted here, and a key whose value does not convert (a
+    `status: "ok"`, a gRPC `code: 2`) leaves the field to the next key.
+    """
+    best: list = [None] * 8
+    rank = [99] * 8
+    for key, value in record.items():
+        slot = _FIELD_OF.get(key)
+        if slot is None or value is None or value == "":
+            continue
+        field, priority, unit = slot
+        if priority >= rank[field]:
+            continue
+        if field == _STATUS:
+            value = _status(value)
+        elif field == _LATENCY:
+            value = parse_duration_ms(value, unit)
+        if value is not None:
+            best[field] = value
+            rank[field] = priority
+    return best
 
 
 def _nested(record: dict) -> None:
@@ -262,35 +305,17 @@ def _structured(record: dict, ts: datetime | None, text: str, kind: str) -> LogE
     """An entry from a JSON or logfmt record."""
     if "http" in record or "log" in record or "res" in record or "response" in record:
         _nested(record)
-    _, raw_level = _first(record, _LEVEL_KEYS)
+    raw_level, status, latency, raw_time, msg, err, method, path = _fields(record)
     level = normalize_level(raw_level)
-    status = None
-    for key in _STATUS_KEYS:
-        value = record.get(key)
-        if value is not None:
-            status = _status(value)
-            if status is not None:
-                break
-    latency = None
-    for key in _LATENCY_KEYS:
-        value = record.get(key)
-        if value is not None and value != "":
-            latency = parse_duration_ms(value, _unit_from_key(key))
-            if latency is not None:
-                break
-    if ts is None:
-        _, raw_time = _first(record, _TIME_KEYS)
-        if raw_time is not None:
-            ts = _epoch_or_iso(raw_time)
-    _, msg = _first(record, _MESSAGE_KEYS)
-    _, err = _first(record, _ERROR_KEYS)
+    if ts is None and raw_time is not None:
+        ts = _epoch_or_iso(raw_time)
     parts = [level or "-"]
     if isinstance(msg, str):
         parts.append(msg.strip())
     elif msg is not None:
         parts.append(json.dumps(msg, sort_keys=True)[:200])
     trace_kind = None
-    if isinstance(err, str) and err:
+    if isinstance(err, str):
         if "\n" in err:
             trace_kind, headline = _trace_from_text(err)
             parts.append(headline)
@@ -299,8 +324,6 @@ def _structured(record: dict, ts: datetime | None, text: str, kind: str) -> LogE
     elif isinstance(err, dict):
         parts.append(str(err.get("message") or err.get("msg") or err.get("type") or ""))
     if status is not None:
-        _, method = _first(record, _METHOD_KEYS)
-        _, path = _first(record, _PATH_KEYS)
         if isinstance(method, str):
             parts.append(method)
         if isinstance(path, str):
@@ -337,15 +360,19 @@ _ISO_PREFIX = re.compile(
 _KLOG = re.compile(r"([IWEF])(\d\d)(\d\d) (\d\d:\d\d:\d\d\.\d+)\s+\d+ ([^\]\s]+)\] ?")
 _LOGFMT_START = re.compile(r"[A-Za-z_][\w.-]*=")
 _LOGFMT_PAIR = re.compile(r"([A-Za-z_][\w.@-]*)=(?:\"((?:[^\"\\]|\\.)*)\"|(\S*))")
+# An upper-case level word; the character before it is checked in `_text_level` (a pattern that
+# starts with the word itself lets the regex engine skip quickly to candidate letters).
 _LEVEL_UPPER = re.compile(
-    r"(?:^|[\s\[(|:=<\"'])(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRIT|CRITICAL|FATAL|PANIC|SEVERE|ALERT|EMERG)"
+    r"(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRIT|CRITICAL|FATAL|PANIC|SEVERE|ALERT|EMERG)"
     r"(?=$|[\s\]):|,>\"'])"
 )
-_LEVEL_LOWER = re.compile(
-    r"(?:^|\[|level=|lvl=|severity=)\"?(trace|debug|info|notice|warn|warning|error|err|crit|critical|fatal|panic|"
-    r"severe|alert|emerg)(?=\]|:|\"|\s|,|$)",
-    re.IGNORECASE,
-)
+_BEFORE_LEVEL = frozenset(" \t[(|:=<\"'")
+# A lower-case level word where a lower-case level is meant: at the start (`error: x`,
+# `Warning: y`) or in brackets (`[error]`, nginx). Matched on the lower-cased head of the text.
+_LOWER_WORDS = ("trace", "debug", "info", "notice", "warning", "warn", "error", "err", "critical", "crit",
+                "fatal", "panic", "severe", "alert", "emerg")
+_LOWER_PREFIXES = _LOWER_WORDS + tuple(f"[{word}" for word in _LOWER_WORDS)
+_LEVEL_HEAD = re.compile(r"\[?(" + "|".join(_LOWER_WORDS) + r")(?=\]|:|\"|\s|,|$)")
 _JAVA_CLASS_LINE = re.compile(r"(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable|Fault)\b(?::|$)")
 _JAVA_FRAME = re.compile(r"\s+at [\w$.<>/]+\(")
 _GO_FRAME = re.compile(r"[\w./*$\[\]{}()-]+\(.*\)$")
@@ -363,18 +390,23 @@ _TRACE_STATES = frozenset({_PY_FRAMES, _PY_DONE, _PY_CHAIN_STATE, _JAVA, _GO})
 
 
 def _text_level(text: str) -> str | None:
+    """The level a plain text line announces (upper-case word near the start, `error:`, `[warn]`)."""
     match = _LEVEL_UPPER.search(text, 0, 100)
-    if match is not None:
-        return _LEVEL_ALIASES[match.group(1).lower()]
-    match = _LEVEL_LOWER.match(text)
-    if match is not None:
-        return _LEVEL_ALIASES[match.group(1).lower()]
-    bracket = text.find("[", 0, 60)
-    if bracket >= 0:
-        match = _LEVEL_LOWER.match(text, bracket)
-        if match is not None:
+    while match is not None:
+        start = match.start()
+        if start == 0 or text[start - 1] in _BEFORE_LEVEL:
             return _LEVEL_ALIASES[match.group(1).lower()]
-    return None
+        match = _LEVEL_UPPER.search(text, match.end(), 100)
+    head = text[:12].lower()
+    if not head.startswith(_LOWER_PREFIXES):
+        bracket = text.find("[", 1, 60)
+        if bracket < 0:
+            return None
+        head = text[bracket:bracket + 12].lower()
+        if not head.startswith(_LOWER_PREFIXES):
+            return None
+    match = _LEVEL_HEAD.match(head)
+    return _LEVEL_ALIASES[match.group(1)] if match is not None else None
 
 
 def _go_date(match: re.Match[str]) -> datetime | None:
@@ -549,7 +581,7 @@ def _new_entry(line: str, ts: datetime | None) -> tuple[LogEntry, int]:
                 rest = line[match.start(8):]
                 seconds = match.group(9)
                 latency = round(float(seconds) * 1000.0, 6) if seconds is not None else None
-                return LogEntry(ts, line, None, _STATUS_CACHE[int(code)], latency, KIND_REQUEST, 1, rest), _NONE
+                return LogEntry(ts, line, None, _STATUS_TEXT[code], latency, KIND_REQUEST, 1, rest), _NONE
             rest = line[match.end():]
             if rest.startswith("http: panic serving "):
                 return LogEntry(ts, line, "error", None, None, KIND_GO_PANIC, 1, rest), _GO
@@ -657,14 +689,14 @@ def _continues(state: int, line: str) -> int:
     return -1
 
 
-def parse_lines(lines: Iterable[str]) -> list[LogEntry]:
-    """Parse the lines of one container log (no trailing newlines) into entries.
+def iter_entries(lines: Iterable[str]) -> Iterator[LogEntry]:
+    """Parse the lines of one container log (no trailing newlines) into entries, one at a time.
 
     See the module docstring for the formats. Blank lines are skipped; multi-line events become
-    one entry whose `lines` counts the physical lines folded into it.
+    one entry whose `lines` counts the physical lines folded into it (an entry is yielded once the
+    line after it shows it is complete). Streaming keeps memory flat however long the log is:
+    `summarize(miner.tap(iter_entries(lines), role))` never holds more than one entry.
     """
-    entries: list[LogEntry] = []
-    append = entries.append
     fromiso = datetime.fromisoformat
     current: LogEntry | None = None
     folded: list[str] | None = None  # lines of the current entry once it has more than one
@@ -723,6 +755,7 @@ def parse_lines(lines: Iterable[str]) -> list[LogEntry]:
                     state = following
                     if following == _NONE:  # a PEM block ended
                         _finish(current, folded, _PEM)
+                        yield current
                         current = None
                         folded = None
                     continue
@@ -731,14 +764,19 @@ def parse_lines(lines: Iterable[str]) -> list[LogEntry]:
                 folded = None
             elif state != _NONE:
                 _finish(current, [current.text], state)
+            yield current
         current, state = _new_entry(line, ts)
-        append(current)
     if current is not None:
         if folded is not None:
             _finish(current, folded, state)
         elif state != _NONE:
             _finish(current, [current.text], state)
-    return entries
+        yield current
+
+
+def parse_lines(lines: Iterable[str]) -> list[LogEntry]:
+    """Parse the lines of one container log (no trailing newlines) into a list of entries."""
+    return list(iter_entries(lines))
 
 
 def parse_log(text: str) -> list[LogEntry]:

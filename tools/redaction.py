@@ -44,13 +44,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("SLACK_TOKEN", re.compile(r"(?P<secret>\bxox[abposr]-[A-Za-z0-9-]{10,})")),
     ("GITLAB_TOKEN", re.compile(r"(?P<secret>\bglpat-[A-Za-z0-9_-]{20,})")),
     ("STRIPE_KEY", re.compile(r"(?P<secret>\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,})")),
-    # `Authorization: Basic dXNlcjpwYXNz`, `"authorization": "Bearer abc…"`, `Authorization=token …`.
+    # `Authorization: Basic dXNlcjpwYXNz`, `"authorization": "token abc…"`; a Bearer scheme is left to
+    # BEARER_TOKEN below (so callers that treat BEARER_TOKEN as a hard credential keep seeing it).
     (
         "AUTHORIZATION",
         re.compile(
             r"(?i)\b(?:proxy-)?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
-            r"(?:(?:bearer|basic|token|digest|negotiate|apikey)\s+)?+"
-            r"(?!\[REDACTED)(?P<secret>[^\s\"',;\\]+)"
+            r"(?:(?:basic|token|digest|negotiate|apikey)\s+)?+"
+            r"(?!\[REDACTED|bearer\s)(?P<secret>[^\s\"',;\\]+)"
         ),
     ),
     # RFC 6750 b64token; `Bearer expires_in=3600` (a key=value pair, not a token) is left alone.
@@ -91,6 +92,9 @@ _HINTS: dict[str, tuple[str, ...]] = {
     "EMAIL": ("@",),
 }
 
+# One search over the lower-cased text decides whether any pattern needs to run at all.
+_ANY_HINT = re.compile("|".join(re.escape(hint) for hints in _HINTS.values() for hint in hints))
+
 _SECRET_GROUPS = ("secret", "secret_dq", "secret_sq")
 
 # `redact_data`: a key that names a secret (normalised: lower case, no `_`, `-`, `.`).
@@ -125,6 +129,8 @@ def redact(text: str) -> str:
     if not text:
         return text
     lowered = text.lower()
+    if _ANY_HINT.search(lowered) is None:
+        return text
     for pattern, replace, hints in _REPLACERS:
         for hint in hints:
             if hint in lowered:

@@ -10,8 +10,9 @@ How an entry becomes a signature:
    e.g. the final `XError: msg` of a Python traceback) is redacted (`tools.redaction.redact`), so
    secrets never reach a template;
 2. one compiled regex masks timestamps, UUIDs, IP addresses (with port), hex values, durations,
-   quoted strings and numbers. Three-digit integers are kept, so HTTP statuses stay literal in
-   templates (`500 - red`); where they vary, Drain generalises them;
+   quoted strings and numbers; a second pass masks identifiers that start with a letter and hold a
+   digit (`ORD-9AVMNJ`). Three-digit integers are kept, so HTTP statuses stay literal in templates
+   (`500 - red`); where they vary, Drain generalises them;
 3. the masked text goes to a Drain3 `TemplateMiner` (no persistence). Entries are partitioned by
    HTTP status and by whether they are a trace, one miner per partition, so `200 - blue` and
    `500 - blue` never merge into `<*> - blue`.
@@ -35,7 +36,7 @@ error therefore outranks any common info line, however frequent.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Literal
 
 import numpy as np
@@ -75,7 +76,7 @@ _MASKS: list[tuple[str, str, str]] = [
         "IP",
         r"[\d\[]",
         r"(?<=\d)(?<![\w.].)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?(?![\w.])"
-        r"|(?<=\[)[0-9a-fA-F:]*:[0-9a-fA-F:]*\](?::\d{1,5})?",
+        r"|(?<=\[)[0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F:]*\](?::\d{1,5})?",
     ),
     (
         "HEX",
@@ -91,6 +92,11 @@ _MASKS: list[tuple[str, str, str]] = [
 _FIRST = r"[0-9a-fA-F\"'\[]"
 _MASK_RE = re.compile(_FIRST + "(?:" + "|".join(f"(?P<{name}>{rest})" for name, _, rest in _MASKS) + ")")
 _MASK_TOKEN = {name: f"<{name}>" for name, _, _ in _MASKS}
+# Identifiers that start with a letter and hold a digit (`cart=c879351`, `ORD-9AVMNJ`, `req_7Fx2kQ9`),
+# at least 7 characters so `sha256`, `utf8`, `amd64`, `v2` stay. A second, separate pass: it must
+# look at letters, which the first pass skips for speed.
+_ID_PATTERN = r"\b(?=[A-Za-z][\w-]{6})[A-Za-z][\w-]*?\d[\w-]*"
+_ID_RE = re.compile(_ID_PATTERN)
 
 
 def _mask_token(match: re.Match[str]) -> str:
@@ -98,8 +104,9 @@ def _mask_token(match: re.Match[str]) -> str:
 
 
 def mask(text: str) -> str:
-    """Mask the variable parts of one line (timestamps, ids, addresses, numbers...) in one pass."""
-    return _MASK_RE.sub(_mask_token, text)
+    """Mask the variable parts of one line: timestamps, UUIDs, IPs, hex, durations, quoted strings
+    and numbers (one pass), then letter-led identifiers holding digits (`<ID>`)."""
+    return _ID_RE.sub("<ID>", _MASK_RE.sub(_mask_token, text))
 
 
 def _miner_config(sim_th: float, depth: int) -> TemplateMinerConfig:
@@ -111,7 +118,10 @@ def _miner_config(sim_th: float, depth: int) -> TemplateMinerConfig:
     config.parametrize_numeric_tokens = True
     # The same masks as the pre-mask pass, so the miner is correct on unmasked text too; on text
     # that `mask` already handled they find nothing to replace.
-    config.masking_instructions = [MaskingInstruction(f"{first}(?:{rest})", name) for name, first, rest in _MASKS]
+    config.masking_instructions = [
+        *(MaskingInstruction(f"{first}(?:{rest})", name) for name, first, rest in _MASKS),
+        MaskingInstruction(_ID_PATTERN, "ID"),
+    ]
     config.mask_prefix = "<"
     config.mask_suffix = ">"
     return config
@@ -162,7 +172,7 @@ class SignatureDiff(BaseModel):
 
     stable_entries: int
     canary_entries: int
-    signatures: int = Field(description="distinct signatures in both roles")
+    signatures: int = Field(description="distinct signatures seen in either role")
     alpha: float
     min_ratio: float
     new: list[SignatureChange] = Field(default_factory=list)
@@ -275,13 +285,14 @@ class SignatureMiner:
         self._entries[role] += 1
         return _sig_id(index)
 
-    def add_all(self, entries: Iterable[LogEntry], role: str = "stable") -> int:
-        """Count many entries for `role` (the fast way); returns how many were added."""
+    def tap(self, entries: Iterable[LogEntry], role: str = "stable") -> Iterator[LogEntry]:
+        """Count each entry for `role` while passing it on, to mine and summarise in one stream:
+        `summarize(miner.tap(iter_entries(lines), "canary"))`."""
         counts = self._role(role)
         raw_get = self._raw.get
         slow = self._slow
         sigs = self._sigs
-        added = 0
+        entries_of = self._entries
         for entry in entries:
             text = entry.message
             if text is None:
@@ -292,9 +303,33 @@ class SignatureMiner:
             if counts[index] == 0:
                 sigs[index].examples.setdefault(role, entry.text)
             counts[index] += 1
-            added += 1
-        self._entries[role] += added
-        return added
+            entries_of[role] += 1
+            yield entry
+
+    def add_all(self, entries: Iterable[LogEntry], role: str = "stable") -> int:
+        """Count many entries for `role`; returns how many were added."""
+        before = self.entries(role)
+        for _ in self.tap(entries, role):
+            pass
+        return self.entries(role) - before
+
+    def signature_of(self, entry: LogEntry) -> str | None:
+        """The id of the signature `entry` belongs to, without counting it (None if no template fits)."""
+        text = entry.signature_text
+        index = self._raw.get(text)
+        if index is None:
+            partition = (entry.status, entry.kind in TRACE_KINDS)
+            masked = mask(redact(text))
+            index = self._masked.get((partition, masked))
+            if index is None:
+                miner = self._miners.get(partition)
+                cluster = miner.match(masked) if miner is not None else None
+                if cluster is None:
+                    return None
+                index = self._by_cluster.get((partition, cluster.cluster_id))
+                if index is None:
+                    return None
+        return _sig_id(index)
 
     def entries(self, role: str) -> int:
         """How many entries of `role` were added."""
@@ -363,8 +398,8 @@ class SignatureMiner:
         n_stable = self.entries(baseline)
         n_canary = self.entries(candidate)
         size = len(self._sigs)
-        stable = np.array(self._counts.get(baseline, [0] * size) or [0] * size, dtype=np.int64)
-        canary = np.array(self._counts.get(candidate, [0] * size) or [0] * size, dtype=np.int64)
+        stable = np.array(self._counts.get(baseline) or [0] * size, dtype=np.int64)
+        canary = np.array(self._counts.get(candidate) or [0] * size, dtype=np.int64)
         present = (stable + canary) > 0
         tested = int(present.sum())
         total = stable + canary
