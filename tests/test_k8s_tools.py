@@ -148,6 +148,16 @@ def test_set_weight_follows_argo() -> None:
     assert k8s._set_weight({"status": {"currentStepIndex": 2, "abort": True}}, steps) == 0
 
 
+def test_actual_weight() -> None:
+    stable = {"pod_template_hash": "a", "available": 3}
+    canary = {"pod_template_hash": "b", "available": 1}
+    routed = {"canary": {"weights": {"canary": {"weight": 10, "podTemplateHash": "b"}}}}
+    assert k8s._actual_weight(routed, stable, canary) == 10  # the traffic router's weight wins
+    assert k8s._actual_weight({}, stable, canary) == 25  # else the share of available pods
+    assert k8s._actual_weight({}, stable, {**stable}) == 100  # fully promoted
+    assert k8s._actual_weight({}, {**stable, "available": 0}, {**canary, "available": 0}) is None
+
+
 def test_tools_have_model_facing_signatures() -> None:
     """The model sees only namespace/names/selectors: no kubeconfig or settings parameter."""
     from google.adk.tools import FunctionTool

@@ -259,7 +259,9 @@ def _api_error(exc: ApiException, op: _Op) -> dict:
         )
         return error_result("invalid_argument", f"the API server refused the request: {message}", hint)
     if status == 429:
-        return error_result("rate_limited", f"the API server is throttling requests: {message}", "Wait, then retry once.")
+        return error_result(
+            "rate_limited", f"the API server is throttling requests: {message}", "Wait, then retry once."
+        )
     if status == 504:
         return error_result("timeout", f"the API server timed out: {message}", "Retry once with a narrower query.")
     return error_result(
@@ -286,7 +288,9 @@ def _transport_error(exc: BaseException, kube: _Kube) -> dict:
         )
     if isinstance(reason, (urllib3.exceptions.ProtocolError, urllib3.exceptions.SSLError, OSError)):
         return error_result("unreachable", f"connection to the Kubernetes API at {host} failed: {reason}")
-    return error_result("upstream_error", f"unexpected error talking to the Kubernetes API: {type(reason).__name__}: {reason}")
+    return error_result(
+        "upstream_error", f"unexpected error talking to the Kubernetes API: {type(reason).__name__}: {reason}"
+    )
 
 
 def _tool(function: Callable[..., dict]) -> Callable[..., dict]:
@@ -324,7 +328,9 @@ def _check_namespace(namespace: str) -> None:
 
 def _check_name(name: str, what: str) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
-        raise _invalid(f"{what} must be a Kubernetes object name, got {name!r}", f"Use the exact {what} as listed.")
+        raise _invalid(
+            f"{what} must be a Kubernetes object name, got {name!r}", f"Use the exact {what} as listed."
+        )
 
 
 def _check_selector(label_selector: str) -> str:
@@ -360,8 +366,10 @@ def human_duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60}s" if seconds % 60 else f"{seconds // 60}m"
     if seconds < 86400:
-        return f"{seconds // 3600}h{(seconds % 3600) // 60}m" if seconds % 3600 >= 60 else f"{seconds // 3600}h"
-    return f"{seconds // 86400}d{(seconds % 86400) // 3600}h" if seconds % 86400 >= 3600 else f"{seconds // 86400}d"
+        hours, minutes = divmod(seconds // 60, 60)
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(seconds // 3600, 24)
+    return f"{days}d{hours}h" if hours else f"{days}d"
 
 
 def _age(value: Any) -> tuple[int | None, str | None]:
@@ -381,7 +389,8 @@ def _meta(obj: dict) -> dict:
 
 
 def _owned_by(obj: dict, kind: str, name: str) -> bool:
-    return any(ref.get("kind") == kind and ref.get("name") == name for ref in _meta(obj).get("ownerReferences") or [])
+    owners = _meta(obj).get("ownerReferences") or []
+    return any(ref.get("kind") == kind and ref.get("name") == name for ref in owners)
 
 
 def _pod_hash(labels: dict) -> str | None:
@@ -418,6 +427,13 @@ def choose_app_container(pod: dict) -> str | None:
     return next((name for name in containers if not is_sidecar(name)), containers[0])
 
 
+def _app_image(pod_like: dict) -> str | None:
+    """The image of the application container of a pod or a pod template."""
+    app = choose_app_container(pod_like)
+    containers = (pod_like.get("spec") or {}).get("containers") or []
+    return next((c.get("image") for c in containers if c.get("name") == app), None)
+
+
 def _state(state: dict | None) -> dict | None:
     """Flatten a container state {running|waiting|terminated: {...}} into one dict."""
     if not state:
@@ -452,7 +468,7 @@ def _pod_status_text(pod: dict) -> str:
         if state.get("terminated") and state["terminated"].get("exitCode", 0) != 0:
             return f"Init:{state['terminated'].get('reason') or 'Error'}"
     reason = status.get("reason") or status.get("phase") or "Unknown"
-    for container in status.get("containerStatuses") or []:
+    for container in reversed(status.get("containerStatuses") or []):  # the first container wins
         state = container.get("state") or {}
         if (state.get("waiting") or {}).get("reason"):
             reason = state["waiting"]["reason"]
@@ -522,12 +538,11 @@ def _summarise_pod(pod: dict) -> PodSummary:
     labels = meta.get("labels") or {}
     statuses = {c.get("name"): c for c in status.get("containerStatuses") or []}
     app = choose_app_container(pod)
-    app_spec = next((c for c in spec.get("containers") or [] if c.get("name") == app), {})
     ordered = sorted(statuses.values(), key=lambda c: c.get("name") != app)  # app container first
 
     waiting = next((c["state"]["waiting"] for c in ordered if (c.get("state") or {}).get("waiting")), None)
     terminations = [
-        (c.get("name"), (c.get("lastState") or {}).get("terminated") or (c.get("state") or {}).get("terminated"))
+        (c.get("name"), (c.get("state") or {}).get("terminated") or (c.get("lastState") or {}).get("terminated"))
         for c in ordered
     ]
     terminations = [(name, term) for name, term in terminations if term]
@@ -535,7 +550,10 @@ def _summarise_pod(pod: dict) -> PodSummary:
     if terminations:
         name, term = max(terminations, key=lambda item: item[1].get("finishedAt") or "")
         last_termination = Termination(
-            container=name, reason=term.get("reason"), exit_code=term.get("exitCode"), finished_at=term.get("finishedAt")
+            container=name,
+            reason=term.get("reason"),
+            exit_code=term.get("exitCode"),
+            finished_at=term.get("finishedAt"),
         )
     ready_count = sum(1 for c in statuses.values() if c.get("ready"))
     total = len(spec.get("containers") or []) or len(statuses)
@@ -548,7 +566,7 @@ def _summarise_pod(pod: dict) -> PodSummary:
         ready_containers=f"{ready_count}/{total}",
         restarts=sum(int(c.get("restartCount") or 0) for c in statuses.values()),
         app_container=app,
-        image=app_spec.get("image") or (statuses.get(app) or {}).get("image"),
+        image=_app_image(pod) or (statuses.get(app) or {}).get("image"),
         images=_images(spec),
         waiting_reason=(waiting or {}).get("reason"),
         waiting_message=(waiting or {}).get("message"),
@@ -640,7 +658,7 @@ def _collect_events(
             raw = [event for event in raw if (event.get("involvedObject") or {}).get("name") in wanted]
     if kinds:
         wanted_kinds = {kind.lower() for kind in kinds}
-        raw = [event for event in raw if (event.get("involvedObject") or {}).get("kind", "").lower() in wanted_kinds]
+        raw = [e for e in raw if (e.get("involvedObject") or {}).get("kind", "").lower() in wanted_kinds]
 
     merged: dict[tuple[str, str, str], dict] = {}
     for event in raw:
@@ -898,7 +916,11 @@ def _log_args(
     elif not isinstance(container, str) or not _CONTAINER.match(container):
         raise _invalid(f"container must be a container name or omitted, got {container!r}")
     tail = _int_arg(
-        tail_lines, "tail_lines", 1, max_tail, "Ask for the last few hundred lines; use since_seconds for a time window."
+        tail_lines,
+        "tail_lines",
+        1,
+        max_tail,
+        "Ask for the last few hundred lines; use since_seconds for a time window.",
     )
     since = _int_arg(
         since_seconds,
@@ -1048,10 +1070,13 @@ def fetch_container_log(
     try:
         _check_namespace(namespace)
         _check_name(pod, "pod name")
-        container, tail_lines, since_seconds, previous = _log_args(container, tail_lines, since_seconds, previous, limit)
+        container, tail_lines, since_seconds, previous = _log_args(
+            container, tail_lines, since_seconds, previous, limit
+        )
         kube = _kube(settings)
         chosen = container or _pick_container(_get_pod(kube, namespace, pod), None)[0]
-        text = redact(_read_log(kube, namespace, pod, chosen, tail_lines or limit, since_seconds, previous, timestamps))
+        raw = _read_log(kube, namespace, pod, chosen, tail_lines or limit, since_seconds, previous, timestamps)
+        text = redact(raw)
         return ContainerLog(pod=pod, container=chosen, previous=previous, text=text, lines=len(text.splitlines()))
     except _Failure as failure:
         error = ToolError(**redact_data(failure.result["error"]))
@@ -1072,7 +1097,8 @@ def _describe_step(step: dict) -> str:
         duration = (step.get("pause") or {}).get("duration")
         return f"pause {duration}" if duration else "pause (until promoted)"
     if "analysis" in step:
-        templates = [t.get("templateName") or t.get("clusterTemplateName") for t in step["analysis"].get("templates") or []]
+        templates = step["analysis"].get("templates") or []
+        templates = [t.get("templateName") or t.get("clusterTemplateName") for t in templates]
         return f"analysis {', '.join(filter(None, templates))}".strip()
     return ", ".join(step) or "empty step"
 
@@ -1091,17 +1117,41 @@ def _set_weight(rollout: dict, steps: list[dict]) -> int:
     return 0
 
 
+def _current_step(steps: list[dict], index: int | None) -> dict | None:
+    if not steps or index is None:
+        return None
+    step = steps[index] if index < len(steps) else None
+    return {
+        "index": index,
+        "total": len(steps),
+        "description": _describe_step(step) if step else "all steps completed",
+        "step": step,
+    }
+
+
+def _actual_weight(status: dict, stable: dict, canary: dict) -> int | None:
+    """Traffic weight the canary really gets: from the traffic router when there is one, else its
+    share of available pods (what `kubectl argo rollouts get` shows)."""
+    weights = (status.get("canary") or {}).get("weights") or {}
+    if (weights.get("canary") or {}).get("weight") is not None:
+        return int(weights["canary"]["weight"])
+    if stable["pod_template_hash"] and stable["pod_template_hash"] == canary["pod_template_hash"]:
+        return 100
+    total = (stable.get("available") or 0) + (canary.get("available") or 0)
+    return round(100 * (canary.get("available") or 0) / total) if total else None
+
+
 def _replicaset_info(replicaset: dict) -> dict:
     meta, spec, status = _meta(replicaset), replicaset.get("spec") or {}, replicaset.get("status") or {}
     annotations, labels = meta.get("annotations") or {}, meta.get("labels") or {}
     owners = meta.get("ownerReferences") or []
     template = spec.get("template") or {}
-    app = choose_app_container(template)
     return {
         "name": meta.get("name"),
-        "revision": annotations.get(ROLLOUT_REVISION_ANNOTATION) or annotations.get(DEPLOYMENT_REVISION_ANNOTATION),
+        "revision": annotations.get(ROLLOUT_REVISION_ANNOTATION)
+        or annotations.get(DEPLOYMENT_REVISION_ANNOTATION),
         "pod_template_hash": _pod_hash(labels),
-        "app_image": next((c.get("image") for c in (template.get("spec") or {}).get("containers") or [] if c.get("name") == app), None),
+        "app_image": _app_image(template),
         "images": _images(template.get("spec") or {}),
         "replicas": spec.get("replicas"),
         "ready": status.get("readyReplicas", 0),
@@ -1176,6 +1226,18 @@ def _list_argo(kube: _Kube, namespace: str, plural: str, label_selector: str | N
     return listed.get("items") or []
 
 
+def _get_rollout_object(kube: _Kube, namespace: str, name: str) -> dict:
+    return kube.json(
+        _Op("get", "rollouts", namespace, name, ARGO_GROUP),
+        kube.custom.get_namespaced_custom_object,
+        ARGO_GROUP,
+        ARGO_VERSION,
+        namespace,
+        "rollouts",
+        name,
+    )
+
+
 def _rollout_not_found(kube: _Kube, namespace: str, name: str, failure: _Failure) -> _Failure:
     try:
         names = [_meta(item).get("name") for item in _list_argo(kube, namespace, "rollouts")]
@@ -1219,34 +1281,27 @@ def get_rollout(namespace: str, name: str) -> dict:
     _check_name(name, "rollout name")
     kube = _kube()
     try:
-        rollout = kube.json(
-            _Op("get", "rollouts", namespace, name, ARGO_GROUP),
-            kube.custom.get_namespaced_custom_object,
-            ARGO_GROUP,
-            ARGO_VERSION,
-            namespace,
-            "rollouts",
-            name,
-        )
+        rollout = _get_rollout_object(kube, namespace, name)
     except _Failure as failure:
         if failure.result["error"]["kind"] == "not_found":
             raise _rollout_not_found(kube, namespace, name, failure) from None
         raise
     spec, status = rollout.get("spec") or {}, rollout.get("status") or {}
-    strategy = "canary" if "canary" in (spec.get("strategy") or {}) else "blueGreen" if spec.get("strategy") else None
+    strategy = next(iter(spec.get("strategy") or {}), None)  # "canary" or "blueGreen"
     steps = ((spec.get("strategy") or {}).get("canary") or {}).get("steps") or []
-    index = status.get("currentStepIndex")
     partial: dict[str, dict] = {}
 
     replicasets: list[dict] = []
     try:
-        listed = kube.json(_Op("list", "replicasets", namespace, group="apps"), kube.apps.list_namespaced_replica_set, namespace)
+        listed = kube.json(
+            _Op("list", "replicasets", namespace, group="apps"), kube.apps.list_namespaced_replica_set, namespace
+        )
         replicasets = [
             _replicaset_info(rs) for rs in listed.get("items") or [] if _owned_by(rs, "Rollout", name)
         ]
     except _Failure as failure:
         partial["replicasets"] = failure.result["error"]
-    replicasets.sort(key=lambda rs: int(rs["revision"]) if str(rs["revision"] or "").isdigit() else -1, reverse=True)
+    replicasets.sort(key=lambda rs: int(rs["revision"]) if str(rs["revision"]).isdigit() else -1, reverse=True)
     by_hash = {rs["pod_template_hash"]: rs for rs in replicasets if rs["pod_template_hash"]}
 
     def side(pod_hash: str | None, fallback: dict) -> dict:
@@ -1266,15 +1321,6 @@ def get_rollout(namespace: str, name: str) -> dict:
     from_template = _replicaset_info({"spec": {"template": spec.get("template") or {}}})
     stable, canary = side(stable_hash, {}), side(canary_hash, from_template)
 
-    weights = (status.get("canary") or {}).get("weights") or {}
-    if (weights.get("canary") or {}).get("weight") is not None:
-        actual_weight = int(weights["canary"]["weight"])
-    elif stable_hash and stable_hash == canary_hash:
-        actual_weight = 100
-    else:
-        total = (stable.get("available") or 0) + (canary.get("available") or 0)
-        actual_weight = round(100 * (canary.get("available") or 0) / total) if total else None
-
     analysis_runs: list[dict] = []
     try:
         runs = [run for run in _list_argo(kube, namespace, "analysisruns") if _owned_by(run, "Rollout", name)]
@@ -1283,15 +1329,6 @@ def get_rollout(namespace: str, name: str) -> dict:
     except _Failure as failure:
         partial["analysis_runs"] = failure.result["error"]
 
-    current_step = None
-    if steps and index is not None:
-        step = steps[index] if index < len(steps) else None
-        current_step = {
-            "index": index,
-            "total": len(steps),
-            "description": _describe_step(step) if step else "all steps completed",
-            "step": step,
-        }
     canary_status = status.get("canary") or {}
     result: dict[str, Any] = {
         "name": name,
@@ -1302,10 +1339,10 @@ def get_rollout(namespace: str, name: str) -> dict:
         "pause_reasons": [p.get("reason") for p in status.get("pauseConditions") or []],
         "aborted": bool(status.get("abort")),
         "strategy": strategy,
-        "current_step": current_step,
+        "current_step": _current_step(steps, status.get("currentStepIndex")),
         "steps": [_describe_step(step) for step in steps],
         "set_weight": _set_weight(rollout, steps) if strategy == "canary" else None,
-        "actual_weight": actual_weight,
+        "actual_weight": _actual_weight(status, stable, canary),
         "replicas": {
             "desired": spec.get("replicas"),
             "current": status.get("replicas"),
@@ -1320,7 +1357,7 @@ def get_rollout(namespace: str, name: str) -> dict:
         "current_step_analysis_run": (canary_status.get("currentStepAnalysisRunStatus") or {}).get("name"),
         "background_analysis_run": (canary_status.get("currentBackgroundAnalysisRunStatus") or {}).get("name"),
         "conditions": [
-            {"type": c.get("type"), "status": c.get("status"), "reason": c.get("reason"), "message": c.get("message")}
+            {key: c.get(key) for key in ("type", "status", "reason", "message")}
             for c in status.get("conditions") or []
         ],
         "analysis_runs": analysis_runs,
@@ -1415,7 +1452,13 @@ def get_pod_metrics(namespace: str, label_selector: str = "") -> dict:
         )
     pods.sort(key=lambda pod: pod["name"] or "")
     shown, omitted = _cap(pods, MAX_ITEMS)
-    return {"namespace": namespace, "label_selector": selector, "count": len(pods), "pods": shown, "omitted": omitted}
+    return {
+        "namespace": namespace,
+        "label_selector": selector,
+        "count": len(pods),
+        "pods": shown,
+        "omitted": omitted,
+    }
 
 
 def _service_info(service: dict) -> dict:
@@ -1487,7 +1530,10 @@ def list_related_resources(namespace: str, label_selector: str = "") -> dict:
             lambda item: {"name": _meta(item).get("name"), "phase": (item.get("status") or {}).get("phase")},
         ),
         # Names only: ConfigMap data can hold credentials and is never shown.
-        "configmaps": (typed("configmaps", "", kube.core.list_namespaced_config_map), lambda item: _meta(item).get("name")),
+        "configmaps": (
+            typed("configmaps", "", kube.core.list_namespaced_config_map),
+            lambda item: _meta(item).get("name"),
+        ),
     }
     result: dict[str, Any] = {"namespace": namespace, "label_selector": selector or ""}
     omitted: dict[str, int] = {}
@@ -1504,7 +1550,8 @@ def list_related_resources(namespace: str, label_selector: str = "") -> dict:
             items = []
         if kind == "rollouts" and errors.get(kind, {}).get("kind") == "not_found":
             errors.pop(kind)  # no Argo Rollouts CRDs: simply nothing to list
-        result[kind], omitted[kind] = _cap(sorted(items, key=lambda x: x if isinstance(x, str) else x["name"] or ""), MAX_ITEMS)
+        items.sort(key=lambda item: item if isinstance(item, str) else item["name"] or "")
+        result[kind], omitted[kind] = _cap(items, MAX_ITEMS)
     if first_failure is not None and len(errors) == len(sections):
         raise first_failure
     result["omitted"] = {kind: count for kind, count in omitted.items() if count}
@@ -1515,8 +1562,6 @@ def list_related_resources(namespace: str, label_selector: str = "") -> dict:
 
 def _rollout_summary(rollout: dict) -> dict:
     meta, spec, status = _meta(rollout), rollout.get("spec") or {}, rollout.get("status") or {}
-    template = spec.get("template") or {}
-    app = choose_app_container(template)
     _, age = _age(meta.get("creationTimestamp"))
     return {
         "namespace": meta.get("namespace"),
@@ -1525,8 +1570,7 @@ def _rollout_summary(rollout: dict) -> dict:
         "message": status.get("message"),
         "paused": bool(spec.get("paused") or status.get("pauseConditions")),
         "current_step_index": status.get("currentStepIndex"),
-        "image": next((c.get("image") for c in (template.get("spec") or {}).get("containers") or []
-                       if c.get("name") == app), None),
+        "image": _app_image(spec.get("template") or {}),
         "stable_pod_template_hash": status.get("stableRS"),
         "canary_pod_template_hash": status.get("currentPodHash"),
         "age": age,
@@ -1575,16 +1619,7 @@ def rollout_revision(namespace: str, rollout: str, settings: Settings | None = N
     """The canary's pod-template hash (status.currentPodHash): it changes with every new canary
     revision, so verdicts can be cached per (rollout, hash). None when the rollout cannot be read."""
     try:
-        kube = _kube(settings)
-        body = kube.json(
-            _Op("get", "rollouts", namespace, rollout, ARGO_GROUP),
-            kube.custom.get_namespaced_custom_object,
-            ARGO_GROUP,
-            ARGO_VERSION,
-            namespace,
-            "rollouts",
-            rollout,
-        )
+        body = _get_rollout_object(_kube(settings), namespace, rollout)
     except Exception:  # noqa: BLE001 - no hash simply means no cache
         return None
     return (body.get("status") or {}).get("currentPodHash") or None
