@@ -1000,7 +1000,8 @@ def get_pod_logs(
         "previous", "lines" (number returned), "text" (the log lines, newest last), "truncated" (bool),
         "lines_dropped" (lines removed to fit the size cap), "long_lines_cut", "more_lines_available"
         (older lines exist beyond tail_lines), "note" (why it was cut)}.
-        On failure: {"error": {"kind", "message", "hint"}}; a missing previous log is kind "not_found".
+        On failure: {"error": {"kind", "message", "hint"}}; kind "not_found" when there is no previous log
+        or the container never started (then its waiting reason, e.g. ImagePullBackOff, is the finding).
     """
     _check_namespace(namespace)
     _check_name(pod, "pod name")
