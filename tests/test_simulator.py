@@ -283,6 +283,12 @@ def test_bundled_scenario_loads_and_serves(name: str, simulator: SimulatedCluste
             body = client.get(f"/api/v1/namespaces/{log.namespace}/pods/{log.pod}/log", params=params)
             assert body.status_code == 200, body.text
             assert body.text.count("\n") == len(log.lines)
+    if scenario.metrics and simulator.prometheus_url:
+        with httpx.Client(base_url=simulator.prometheus_url, trust_env=False, timeout=30) as prom:
+            query = f'count({{namespace="{scenario.rollout.namespace}"}})'
+            at = simulator.started_at.timestamp()
+            result = prom.get("/api/v1/query", params={"query": query, "time": at}).json()["data"]["result"]
+            assert result and float(result[0]["value"][1]) > 0, f"{name}: no backfilled series"
 
 
 # =============================================================================================
