@@ -152,6 +152,14 @@ def test_apache_combined_with_microseconds_and_host_name_client() -> None:
     assert entry.latency_ms == pytest.approx(2.5)  # %D microseconds
 
 
+def test_uvicorn_access_log() -> None:
+    entry = one('INFO:     10.0.0.1:54321 - "GET /orders/7?expand=items HTTP/1.1" 503 Service Unavailable')
+    assert entry.kind == KIND_ACCESS
+    assert entry.status == 503
+    assert entry.level == "info"
+    assert entry.message == "GET /orders/7 503"
+
+
 def test_envoy_default_access_log() -> None:
     entry = one(
         '[2026-01-01T12:00:00.000Z] "GET /color HTTP/1.1" 200 - 0 12 35 34 "-" "Go-http-client/1.1" '

@@ -53,6 +53,9 @@ SECRETS = [
     ("PRIVATE_KEY", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n", "b3BlbnNzaC1rZXk"),
     ("PRIVATE_KEY", '{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADAN\\n-----END PRIVATE KEY-----\\n"}', "MIIEvQIBADAN"),
     ("EMAIL", "sent reset link to jane.doe+test@example.co.uk", "jane.doe+test@example.co.uk"),
+    ("COOKIE", "headers: Cookie: theme=dark; sid=s%3Aabc123def", "sid=s%3Aabc123def"),
+    ("COOKIE", 'Set-Cookie="sessionid=9f8e7d6c5b4a; Path=/; HttpOnly"', "9f8e7d6c5b4a"),
+    ("SECRET_VALUE", "resumed session_id=Zx81Kq2 for user", "Zx81Kq2"),
     ("SLACK_TOKEN", "slack xoxb-123456789012-1234567890123-abcdefghij", "xoxb-123456789012"),
     ("GITLAB_TOKEN", "glpat-abcdefghij1234567890 ok", "glpat-abcdefghij1234567890"),
     ("STRIPE_KEY", "stripe sk_live_abcdefghijklmnop1234", "sk_live_abcdefghijklmnop1234"),
@@ -101,6 +104,8 @@ ORDINARY = [
     "http: panic serving 10.244.0.1:53422: runtime error: invalid memory address or nil pointer dereference",
     "level=info msg=\"cache warmed\" duration=1.5s",
     "connecting to http://orders.demo.svc.cluster.local:8080/health",
+    "cookie consent banner shown to 12 visitors",
+    "session started for tenant t-42 (3 sessions open)",
 ]
 
 

@@ -30,6 +30,7 @@ def entries(lines: list[str]) -> list[LogEntry]:
         ("from 10.244.0.1:53422 and [::1]:8080", "from <IP> and <IP>"),
         ("ptr 0xc0001b4000 sha 9f86d081884c hash b6c5d7f8e1", "ptr <HEX> sha <HEX> hash <HEX>"),
         ("took 150ms, then 2.5s and 1m2s", "took <DURATION>, then <DURATION> and <DURATION>"),
+        ("heap_alloc=3.1MiB sys=512MB read 100B / 10 KB / 1024 bytes", "heap_alloc=<SIZE> sys=<SIZE> read <SIZE> / <SIZE> / <SIZE>"),
         ('user "alice" and \'bob\' can\'t', "user <STR> and <STR> can't"),
         ("count=1234 ratio 0.75 item 7", "count=<NUM> ratio <NUM> item <NUM>"),
         ("500 - red", "500 - red"),  # three-digit integers (HTTP statuses) stay

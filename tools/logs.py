@@ -5,9 +5,10 @@
 - a line may start with an RFC3339/RFC3339Nano timestamp and a space (`kubectl logs --timestamps`);
   it becomes `LogEntry.timestamp`. Lines without it are fine too.
 - formats recognised line by line: the Argo `rollouts-demo` request lines
-  (`2026/01/01 12:00:00 500 - red (2.000000s)`), Go `log` lines, nginx/Apache access logs (common
-  and combined, optionally followed by a request time), envoy/istio access logs, JSON lines, logfmt,
-  klog (`E0101 12:00:00.000000 1 file.go:12] msg`) and plain text with a level word.
+  (`2026/01/01 12:00:00 500 - red (2.000000s)`), Go `log` lines (and nginx's error log, which looks
+  the same), nginx/Apache access logs (common and combined, optionally followed by a request time),
+  uvicorn access logs, envoy/istio access logs, JSON lines, logfmt, klog
+  (`E0101 12:00:00.000000 1 file.go:12] msg`) and plain text with a level word.
 - multi-line events become ONE entry: Go panics (`panic: …` or `http: panic serving …` followed by
   `goroutine N [running]:` and frames), Python tracebacks (up to the final `XError: msg`, with
   chained tracebacks), Java stack traces (`Exception in thread …`, `\tat …`, `Caused by: …`,
@@ -351,6 +352,8 @@ _ACCESS = re.compile(
     r"(\S+) \S+ (\S+) \[([^\]]+)\] \"(\S+)(?: (\S+))?(?: (\S+))?\" (\d{3}) (\d+|-)"
     r"(?: \"[^\"]*\" \"[^\"]*\")?(.*)$"
 )
+# uvicorn's access log: `INFO:     10.0.0.1:54321 - "GET /orders HTTP/1.1" 200 OK`.
+_UVICORN = re.compile(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL):\s+\S+ - \"(\S+) (\S+)[^\"]*\" (\d{3})\b")
 _ENVOY = re.compile(
     r"\[([^\]]+)\] \"(\S+) (\S+) ([^\"]*)\" (\d{1,3}) (\S+) (?:(\S+) (\S+) \"[^\"]*\" )?(\d+|-) (\d+|-) (\d+|-) "
 )
@@ -624,6 +627,13 @@ def _new_entry(line: str, ts: datetime | None) -> tuple[LogEntry, int]:
             entry = _logfmt(line, ts)
             if entry is not None:
                 return entry, _NONE
+        if c in "DIWEC" and ' - "' in line:
+            match = _UVICORN.match(line)
+            if match is not None:
+                level_word, method, path, code = match.groups()
+                status = _STATUS_TEXT[code]
+                message = f"{method} {path.split('?', 1)[0]} {status}"
+                return LogEntry(ts, line, _LEVEL_ALIASES[level_word.lower()], status, None, KIND_ACCESS, 1, message), _NONE
         if line.find(" [", 0, 80) > 0 and '] "' in line:  # access log from a host name or IPv6 client
             entry = _access(line, ts)
             if entry is not None:

@@ -3,8 +3,8 @@
 Each secret is replaced by `[REDACTED:<KIND>]`, so the reader still knows something was there and
 what it was. Patterns run in order: private-key blocks (which span lines) first, then tokens with a
 recognisable shape (JWTs, GitHub, Google, AWS, Slack, GitLab, Stripe keys), then secrets recognised
-by their context (`Authorization:` headers, `Bearer …`, `user:password@` in URLs, `password=…`
-pairs and JSON/YAML `"password": "…"` values), then e-mail addresses.
+by their context (`Authorization:` headers, `Bearer …`, `Cookie:` headers, `user:password@` in
+URLs, `password=…` pairs and JSON/YAML `"password": "…"` values), then e-mail addresses.
 
 Where a pattern recognises a secret by its context, the context stays (`password=[REDACTED:…]`);
 the secret is always the named group `secret` of the pattern (or one of `secret_dq`/`secret_sq`
@@ -24,7 +24,7 @@ from typing import Any
 # (the name of a Kubernetes Secret) and `token_type=Bearer` stay readable.
 _KEY_WORDS = (
     r"passw(?:or)?d|passphrase|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|"
-    r"private[_-]?key|credentials?"
+    r"private[_-]?key|credentials?|session[_-]?id|sessid"
 )
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
@@ -59,6 +59,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         "BEARER_TOKEN",
         re.compile(r"(?i)\bbearer\s+(?!\[REDACTED)(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)(?![A-Za-z0-9._~+/=-])"),
     ),
+    # The whole value of a `Cookie:` / `Set-Cookie:` header (session cookies are credentials).
+    (
+        "COOKIE",
+        re.compile(
+            r"(?i)\b(?:set-)?cookie\\?[\"']?\s*[:=]\s*\\?[\"']?(?!\[REDACTED)"
+            r"(?P<secret>[^\s\"'\\;]+(?:;\s*[^\s\"'\\;]+)*)"
+        ),
+    ),
     # user:password@host in URLs (any scheme; the user may be empty as in redis://:pw@host).
     ("URL_PASSWORD", re.compile(r"://[^\s/:@]*:(?P<secret>[^\s/@]+)@")),
     # password=..., "secret": "...", api_key: ..., DB_PASSWORD=..., escaped JSON \"password\":\"...\".
@@ -87,8 +95,9 @@ _HINTS: dict[str, tuple[str, ...]] = {
     "STRIPE_KEY": ("_live_", "_test_"),
     "AUTHORIZATION": ("authorization",),
     "BEARER_TOKEN": ("bearer",),
+    "COOKIE": ("cookie",),
     "URL_PASSWORD": ("://",),
-    "SECRET_VALUE": ("passw", "passphrase", "pwd", "secret", "token", "key", "credential"),
+    "SECRET_VALUE": ("passw", "passphrase", "pwd", "secret", "token", "key", "credential", "sess"),
     "EMAIL": ("@",),
 }
 
@@ -100,7 +109,7 @@ _SECRET_GROUPS = ("secret", "secret_dq", "secret_sq")
 # `redact_data`: a key that names a secret (normalised: lower case, no `_`, `-`, `.`).
 _SECRET_KEY = re.compile(
     r"(?:password|passwd|passphrase|pwd|secret|token|apikey|accesskey|secretkey|privatekey|"
-    r"credential|credentials|authorization|cookie)$"
+    r"credential|credentials|authorization|cookie|sessionid|sessid)$"
 )
 # Numbers are kept under token-ish keys (`max_tokens: 100`) but not under password-ish keys.
 _SECRET_NUMBER_KEY = re.compile(r"(?:password|passwd|passphrase|pwd|secret|pin)$")

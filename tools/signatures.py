@@ -10,7 +10,7 @@ How an entry becomes a signature:
    e.g. the final `XError: msg` of a Python traceback) is redacted (`tools.redaction.redact`), so
    secrets never reach a template;
 2. one compiled regex masks timestamps, UUIDs, IP addresses (with port), hex values, durations,
-   quoted strings and numbers; a second pass masks identifiers that start with a letter and hold a
+   sizes (`3.1MiB`), quoted strings and numbers; a second pass masks identifiers that start with a letter and hold a
    digit (`ORD-9AVMNJ`). Three-digit integers are kept, so HTTP statuses stay literal in templates
    (`500 - red`); where they vary, Drain generalises them;
 3. the masked text goes to a Drain3 `TemplateMiner` (no persistence). Entries are partitioned by
@@ -85,6 +85,7 @@ _MASKS: list[tuple[str, str, str]] = [
         r"|(?<!\w.)(?:(?<=\d)(?=[0-9a-f]*[a-f])|(?<=[a-f])(?=[0-9a-f]*\d))[0-9a-f]{7,}\b",
     ),
     ("DURATION", r"\d", rf"(?<=\d)(?<![\w.].)\d*(?:\.\d+)?{_UNIT}(?:\d+(?:\.\d+)?{_UNIT})*(?![\w.])"),
+    ("SIZE", r"\d", r"(?<=\d)(?<![\w.].)\d*(?:\.\d+)? ?(?:[KMGTPE]i?B|[kKMGTPE]B|B|bytes)(?![\w.])"),
     ("STR", r"[\"']", r"(?<=\")[^\"\n]{0,400}\"|(?<=')(?<!\w.)[^'\n]{0,400}'(?!\w)"),
     # Numbers, except three-digit integers (HTTP statuses stay literal; Drain generalises the rest).
     ("NUM", r"\d", r"(?<=\d)(?<![\w.].)(?!\d\d(?![\w.]))\d*(?:\.\d+)?(?![\w.])"),
