@@ -107,13 +107,11 @@ class SimulatedCluster:
             return self
 
     def _start_prometheus(self, state: ClusterState) -> None:
-        files = [(m.source, shift_metrics(m.text, state.shifts[s.name].seconds))
-                 for s in self.scenarios for m in s.metrics]
         if not self.want_prometheus:
             self.prometheus_note = "Prometheus disabled"
             return
-        reason = "no scenario has metrics/*.om files; serving without Prometheus" if not files \
-            else missing_binaries()
+        has_metrics = any(s.metrics for s in self.scenarios)
+        reason = missing_binaries() if has_metrics else "no scenario has metrics/*.om files; serving without Prometheus"
         if reason:
             self.prometheus_note = reason
             print(f"selfheal sim: {reason}", file=sys.stderr, flush=True)
@@ -122,7 +120,8 @@ class SimulatedCluster:
         workdir = self.tempdir / "prometheus"
         workdir.mkdir()
         self._prometheus = PrometheusServer(workdir)
-        self._prometheus.backfill(files)
+        self._prometheus.backfill([(m.source, shift_metrics(m.text, state.shifts[s.name].seconds))
+                                   for s in self.scenarios for m in s.metrics])
         try:
             self.prometheus_url = self._prometheus.start()
         except RuntimeError as exc:

@@ -44,10 +44,8 @@ class ClusterState:
         self.startup = startup
         self.registry = Registry()
         self.shifts: dict[str, TimeShift] = {}
-        self.scenario_namespaces: dict[str, set[str]] = {}
         self._objects: dict[tuple[ResourceType, str | None, str], StoredObject] = {}
         self._logs: dict[tuple[str, str, str, bool], LogView] = {}
-        self.hidden = 0  # manifests never served (secrets)
         for scenario in scenarios:
             if scenario.name in self.shifts:
                 raise ScenarioError(f"{scenario.path / 'scenario.yaml'}: scenario name '{scenario.name}' "
@@ -72,7 +70,6 @@ class ClusterState:
     def _add_scenario(self, scenario: Scenario) -> None:
         shift = self.shifts[scenario.name]
         default_ns = scenario.rollout.namespace
-        namespaces = self.scenario_namespaces.setdefault(scenario.name, {default_ns})
         created = format_rfc3339(self.startup)
         for manifest in scenario.manifests:
             body = shift.tree(manifest.body)
@@ -80,7 +77,6 @@ class ClusterState:
             rtype = self.registry.for_manifest(manifest.api_version, manifest.kind, "namespace" in meta)
             if rtype.namespaced:
                 meta["namespace"] = meta.get("namespace") or default_ns
-                namespaces.add(meta["namespace"])
             else:
                 meta.pop("namespace", None)
             namespace = meta.get("namespace")
@@ -90,8 +86,7 @@ class ClusterState:
                 raise ScenarioError(f"{self._objects[key].source} and {manifest.source} both define "
                                     f"{rtype.kind} {where}")
             if rtype.forbidden:
-                self.hidden += 1
-                continue
+                continue  # secrets are refused with a 403, so their data never leaves the files
             meta.setdefault("uid", stable_uid(rtype.kind, namespace, meta["name"]))
             meta.setdefault("creationTimestamp", created)
             self._objects[key] = StoredObject(rtype, namespace, meta["name"], body, manifest.source)
@@ -100,6 +95,7 @@ class ClusterState:
             self._logs[(log.namespace, log.pod, log.container, log.previous)] = LogView(log.lines, shift, fallback)
 
     def _imply_namespaces(self) -> None:
+        """A Namespace object for every namespace in use (and `default`), as old as its oldest object."""
         ns_type = self.registry.for_manifest(*_CORE_NAMESPACE, False)
         earliest: dict[str, str] = {"default": format_rfc3339(self.startup)}
         for obj in self._objects.values():
