@@ -29,6 +29,23 @@ def sim(scenarios: tuple[str, ...], port: int) -> None:
 
 
 @main.command()
+@click.argument("scenario", default="bad-canary")
+@click.option("--list", "list_only", is_flag=True, help="List the bundled scenarios and exit.")
+@click.option("--outbox", default="outbox", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the dry-run remediation (the issue that would be filed).")
+def demo(scenario: str, list_only: bool, outbox: str) -> None:
+    """Run the main job on a simulated cluster: no keys, no cluster needed.
+
+    Starts the simulator on SCENARIO (default bad-canary; a bundled name or a folder), starts the
+    plugin service in-process, sends exactly the plugin's request and shows the verdict Argo
+    Rollouts would record, the evidence and the remediation it would file.
+    """
+    from selfheal.demo import main as run
+
+    sys.exit(run(scenario, list_only, outbox))
+
+
+@main.command()
 @click.option("--host", default=None, help="Interface to listen on (default SELFHEAL_HOST or 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default SELFHEAL_PORT or 8080).")
 @click.option("--web/--no-web", default=None, help="Also serve the ADK web UI (/dev-ui/) in this process.")

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
 
     # --- evidence and judge --------------------------------------------------
     report_bytes: int = Field(default=12_000, ge=2_000, description="Byte budget of the evidence report.")
-    log_tail_lines: int = Field(default=20_000, ge=100, description="Log lines read per pod.")
+    log_tail_lines: int = Field(default=300_000, ge=100, description="Most log lines read per container.")
 
     # --- plugin service ------------------------------------------------------
     host: str = "127.0.0.1"

@@ -11,6 +11,7 @@ findings into words (used by the runbook model and by the judge-only fallback an
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from selfheal.config import Settings, get_settings
 from tools import k8s
 from tools.errors import error_result, is_error
 from tools.judge import ERROR_RATIO, LATENCY, JudgeResult, MetricInput, PodHealth, judge
+from tools.logs import LogEntry
 from tools.logs import LogStats, merge_stats, parse_log, summarize
 from tools.prometheus import PrometheusComparison, compare_canary_metrics
 from tools.redaction import redact, redact_data
@@ -34,6 +36,8 @@ _WINDOW_MARGIN_SECONDS = 60
 _MIN_WINDOW_SECONDS = 300
 _MAX_WINDOW_SECONDS = 6 * 3600
 _PREVIOUS_LOG_TAIL = 20
+# A canary-only error signature that is significant on its own fails the canary, at any rate.
+NEW_ERRORS = "new_error_signatures"
 
 
 def utcnow() -> dt.datetime:
@@ -113,7 +117,8 @@ def collect_evidence(
             pods[role] = listed["pods"]
     window = _window_seconds(pods["canary"])
 
-    logs, miner, previous = _collect_logs(namespace, pods, window, settings, errors)
+    logs, miner, previous = _collect_logs(namespace, pods, window, settings, errors, _version_tokens(facts))
+    diff = miner.diff(limit=50) if miner.roles else None
     names = [pod["name"] for role in ("stable", "canary") for pod in pods[role]]
     events = k8s.get_events(namespace, object_names=names + [rollout] + _replicaset_names(rollout_info), limit=40)
     if is_error(events):
@@ -130,7 +135,7 @@ def collect_evidence(
         if comparison.error:
             errors.append(f"prometheus: {comparison.error.get('message', comparison.error)}")
 
-    inputs = _log_metrics(logs["stable"], logs["canary"])
+    inputs = _log_metrics(logs["stable"], logs["canary"], diff)
     if comparison is not None:
         inputs = list(comparison.metrics) + inputs
     result = judge(inputs, _health(pods["stable"], "stable"), _health(pods["canary"], "canary"))
@@ -147,7 +152,7 @@ def collect_evidence(
         canary_pods=pods["canary"],
         stable_logs=logs["stable"],
         canary_logs=logs["canary"],
-        signatures=miner.diff(limit=50) if miner.roles else None,
+        signatures=diff,
         previous_logs=previous,
         events=event_items,
         prometheus=comparison,
@@ -196,8 +201,34 @@ def _window_seconds(canary_pods: list[dict]) -> int:
     return int(min(_MAX_WINDOW_SECONDS, max(_MIN_WINDOW_SECONDS, age + _WINDOW_MARGIN_SECONDS)))
 
 
+def _version_tokens(facts: RolloutFacts) -> set[str]:
+    """Words that name the stable or canary version (image tags and their parts, e.g. `bad-yellow`,
+    `yellow`, `blue`). Apps print their version; it must not make every canary line a new signature."""
+    tokens: set[str] = set()
+    for image in (facts.stable_image, facts.canary_image):
+        tag = (image or "").rsplit("/", 1)[-1].partition("@")[0]
+        if ":" not in tag:
+            continue
+        tag = tag.split(":", 1)[1]
+        tokens.add(tag)
+        tokens.update(part for part in re.split(r"[-_.+]", tag) if len(part) >= 3 and not part.isdigit())
+    tokens.discard("latest")
+    return tokens
+
+
+def _mask_versions(entries: list[LogEntry], tokens: set[str]) -> None:
+    if not tokens:
+        return
+    pattern = re.compile(r"(?<![\w.-])(?:" + "|".join(sorted(map(re.escape, tokens), key=len, reverse=True)) + r")(?![\w-])")
+    for entry in entries:
+        text = entry.signature_text
+        if pattern.search(text):
+            entry.message = pattern.sub("<VERSION>", text)
+
+
 def _collect_logs(
-    namespace: str, pods: dict[str, list[dict]], window: int, settings: Settings, errors: list[str]
+    namespace: str, pods: dict[str, list[dict]], window: int, settings: Settings, errors: list[str],
+    version_tokens: set[str],
 ) -> tuple[dict[str, LogStats], SignatureMiner, list[PreviousLog]]:
     """Fetch logs in parallel (I/O), then parse and mine them in order (CPU, deterministic)."""
     jobs: list[tuple[str, dict, bool]] = []
@@ -210,7 +241,7 @@ def _collect_logs(
     def fetch(job: tuple[str, dict, bool]):
         role, pod, previous = job
         return k8s.fetch_container_log(
-            namespace, pod["name"], tail_lines=settings.log_tail_lines,
+            namespace, pod["name"], container=pod.get("app_container"), tail_lines=settings.log_tail_lines,
             since_seconds=None if previous else window, previous=previous, settings=settings,
         )
 
@@ -220,14 +251,21 @@ def _collect_logs(
     miner = SignatureMiner()
     per_role: dict[str, list[LogStats]] = {"stable": [], "canary": []}
     previous_logs: list[PreviousLog] = []
+    current_text = {
+        pod["name"]: log.text for (_, pod, previous), log in zip(jobs, fetched) if not previous and log.error is None
+    }
     for (role, pod, previous), log in zip(jobs, fetched):
         if log.error is not None:
             if not (previous and log.error.kind == "not_found"):
                 errors.append(f"logs of {pod['name']}{' (previous)' if previous else ''}: {log.error.message}")
             continue
-        entries = parse_log(log.text)
-        miner.add_all(entries, role)
-        per_role[role].append(summarize(entries))
+        # While a container waits in CrashLoopBackOff the kubelet serves the same log as current and
+        # previous; count it once.
+        if not previous or log.text != current_text.get(pod["name"]):
+            entries = parse_log(log.text)
+            _mask_versions(entries, version_tokens)
+            miner.add_all(entries, role)
+            per_role[role].append(summarize(entries))
         if previous and role == "canary":
             tail = [redact(line)[:300] for line in log.text.splitlines()[-_PREVIOUS_LOG_TAIL:]]
             previous_logs.append(PreviousLog(pod=pod["name"], container=log.container, tail=tail))
@@ -235,7 +273,7 @@ def _collect_logs(
     return stats, miner, previous_logs
 
 
-def _log_metrics(stable: LogStats, canary: LogStats) -> list[MetricInput]:
+def _log_metrics(stable: LogStats, canary: LogStats, diff: SignatureDiff | None) -> list[MetricInput]:
     inputs = [
         MetricInput.from_counts(
             ERROR_RATIO, "logs",
@@ -247,6 +285,19 @@ def _log_metrics(stable: LogStats, canary: LogStats) -> list[MetricInput]:
     if stable.latency_samples_ms or canary.latency_samples_ms:
         inputs.append(
             MetricInput.from_samples(LATENCY, "logs", stable.latency_samples_ms, canary.latency_samples_ms, unit="ms")
+        )
+    if diff is not None:
+        # Error signatures the canary prints and stable never does, each significant after the
+        # miner's Bonferroni correction: a new kind of failure, whatever its share of the traffic.
+        new_errors = [change for change in diff.new if change.is_error and change.significant]
+        inputs.append(
+            MetricInput.from_counts(
+                NEW_ERRORS, "logs",
+                stable=(sum(c.stable_count for c in new_errors), diff.stable_entries) if diff.stable_entries else None,
+                canary=(sum(c.canary_count for c in new_errors), diff.canary_entries) if diff.canary_entries else None,
+                unit="ratio", critical=True, allowed_absolute=0.0,
+                note=None if diff.stable_entries and diff.canary_entries else "no log entries in one role",
+            )
         )
     return inputs
 
@@ -294,6 +345,19 @@ def _top_changes(evidence: CanaryEvidence, limit: int = 5) -> list[SignatureChan
     return [change for change in evidence.signatures.ranked() if change.change != "vanished"][:limit]
 
 
+_ERROR_LINE = re.compile(r"(error|exception|panic|fatal|killed|out of memory|refused|denied|not found)", re.I)
+
+
+def _example_line(template: str, example: str) -> str:
+    """The line of an example that the template describes (for traces, the exception line)."""
+    prefix = template.split("<", 1)[0].strip()
+    lines = [line.strip() for line in example.splitlines() if line.strip()]
+    for line in lines:
+        if prefix and prefix in line:
+            return line[:200]
+    return template
+
+
 def summarize_evidence(evidence: CanaryEvidence, budget_bytes: int | None = None) -> dict:
     """The tool result the model reads: key facts plus a report within the byte budget."""
     budget = budget_bytes or get_settings().report_bytes
@@ -308,15 +372,17 @@ def summarize_evidence(evidence: CanaryEvidence, budget_bytes: int | None = None
         "failing_metrics": [
             {"metric": row.metric, "source": row.source, "stable": row.stable_value, "canary": row.canary_value,
              "unit": row.unit, "reason": row.reason}
-            for row in judge_result.rows if row.failed
+            for row in judge_result.rows if row.failed and not row.muted
         ],
         "canary_pods": [_pod_brief(pod) for pod in evidence.canary_pods],
         "stable_pods": len(evidence.stable_pods),
         "canary_status_counts": evidence.canary_logs.status_counts,
         "stable_status_counts": evidence.stable_logs.status_counts,
+        "log_latency_p50_ms": {"stable": evidence.stable_logs.latency_p50_ms, "canary": evidence.canary_logs.latency_p50_ms},
         "top_canary_signatures": [
             {"change": c.change, "template": c.template, "canary_count": c.canary_count,
-             "stable_count": c.stable_count, "is_error": c.is_error}
+             "stable_count": c.stable_count, "is_error": c.is_error,
+             "example": _example_line(c.template, c.example)}
             for c in _top_changes(evidence, 3)
         ],
         "images": {"stable": evidence.facts.stable_image, "canary": evidence.facts.canary_image},
@@ -570,14 +636,14 @@ def explain_evidence(summary: dict) -> dict:
     verdict = summary.get("verdict", "inconclusive")
     score = int(summary.get("score") or 0)
     namespace, rollout = summary.get("namespace"), summary.get("rollout")
-    failing = summary.get("failing_metrics") or []
     signatures = summary.get("top_canary_signatures") or []
     error_signatures = [s for s in signatures if s.get("is_error")]
-    pods = summary.get("canary_pods") or []
-    facts: list[dict] = []
+    findings = summary.get("findings") or []
+    images = summary.get("images") or {}
     causes: list[str] = []
+    facts: list[dict] = [{"fact": f"judge verdict {verdict}, score {score}/100", "source": "judge"}]
 
-    for pod in pods:
+    for pod in summary.get("canary_pods") or []:
         reason = pod.get("waiting_reason") or pod.get("last_termination_reason")
         if reason and (pod.get("restarts") or pod.get("waiting_reason") or not pod.get("ready")):
             text = f"canary pod {pod.get('name')} is {pod.get('status') or reason}"
@@ -586,56 +652,68 @@ def explain_evidence(summary: dict) -> dict:
             causes.append(text)
             facts.append({"fact": text, "source": "pod status"})
     for message in summary.get("stuck_pod_messages") or []:
-        causes.append(f"the kubelet reports: {message}")
+        if "pull" in message.lower() or not causes:
+            causes.append(f"the kubelet reports: {message}")
         facts.append({"fact": message, "source": "pod status"})
-    for row in failing:
+    seen_metrics: set[str] = set()
+    for row in summary.get("failing_metrics") or []:
+        metric = str(row.get("metric"))
+        facts.append({"fact": f"{metric} ({row.get('source')}): {row.get('reason')}", "source": row.get("source") or "judge"})
+        family = metric.split("_p")[0] if metric.startswith(LATENCY) else metric
+        if family in seen_metrics or metric == NEW_ERRORS:
+            continue  # another source or quantile of the same signal, or new signatures (listed below)
+        seen_metrics.add(family)
         causes.append(_metric_words(row, summary))
-        facts.append({"fact": row.get("reason") or row.get("metric"), "source": row.get("source") or "judge"})
     for signature in error_signatures[:2]:
         change = "new in the canary" if signature.get("change") == "new" else "grown in the canary"
-        causes.append(f"log signature {change}: \"{signature.get('template')}\" ({signature.get('canary_count')} times)")
+        # A masked template ("KeyError: <STR>") says less than the line it came from.
+        shown = signature.get("example") if "<STR>" in str(signature.get("template")) else signature.get("template")
+        causes.append(f"error log signature {change}: \"{shown}\" ({signature.get('canary_count')} times)")
         facts.append({"fact": f"{change}: {signature.get('template')}", "source": "logs"})
     for previous in summary.get("previous_log_last_lines") or []:
-        if previous.get("lines"):
-            facts.append({"fact": f"previous log of {previous.get('pod')} ends: {previous['lines'][-1]}", "source": "logs"})
-    findings = summary.get("findings") or []
+        last_error = next((line for line in reversed(previous.get("lines") or []) if _ERROR_LINE.search(line)), None)
+        if last_error:
+            causes.insert(1 if causes else 0, f"its previous (crashed) container log ends with: {last_error.strip()[:200]}")
+            facts.append({"fact": f"previous log of {previous.get('pod')}: {last_error.strip()[:200]}", "source": "logs"})
+    for signature in signatures[:3]:
+        if not signature.get("is_error"):
+            facts.append({"fact": f"{signature.get('change')} log signature, not an error: {signature.get('template')}",
+                          "source": "logs"})
 
-    images = summary.get("images") or {}
+    compared = (
+        f"Compared {len(summary.get('canary_pods') or [])} canary pod(s) ({images.get('canary') or '?'}) with "
+        f"{summary.get('stable_pods') or 0} stable pod(s) ({images.get('stable') or '?'})."
+    )
     if verdict == "promote":
         root_cause = "none: the canary behaves like stable on every judged signal"
-        remediation = f"Promote the canary ({images.get('canary') or 'new image'})."
-        analysis = f"The judge passed the canary (score {score}/100). {summary.get('judge_summary', '')}"
+        remediation = f"Promote the canary ({images.get('canary') or 'new version'})."
+        analysis = f"{compared} The judge passed the canary (score {score}/100): no significant difference from stable."
     elif verdict == "abort":
         root_cause = "; ".join(dict.fromkeys(causes)) or "; ".join(findings[:2]) or "the judge failed the canary"
         root_cause = root_cause[0].upper() + root_cause[1:]
         remediation = (
             f"Abort the rollout (kubectl argo rollouts abort {rollout} -n {namespace}) so traffic returns to "
-            f"{images.get('stable') or 'the stable version'}, then fix the canary "
-            f"({images.get('canary') or 'new image'}): {root_cause[:200]}."
+            f"{images.get('stable') or 'the stable version'}, then fix {images.get('canary') or 'the canary'} "
+            "before retrying."
         )
-        analysis = f"The judge failed the canary (score {score}/100). {summary.get('judge_summary', '')}"
+        analysis = f"{compared} The judge failed the canary (score {score}/100)."
     else:
         root_cause = "Not enough evidence to judge the canary: " + ("; ".join(findings[:2]) or "missing data")
         remediation = (
             "Do not promote yet: keep the rollout paused until the canary has served enough traffic "
-            "(or raise its weight), then analyse again; check the findings above."
+            "(or raise its weight), then analyse again."
         )
-        analysis = f"The judge could not decide (inconclusive, score {score}/100). {summary.get('judge_summary', '')}"
+        analysis = f"{compared} The judge could not decide (inconclusive, score {score}/100)."
     if findings:
-        analysis += " Findings: " + "; ".join(findings[:4]) + "."
+        analysis += " Findings: " + "; ".join(findings[:3]) + "."
     if error_signatures and verdict != "abort":
         analysis += " Canary-only error signatures: " + "; ".join(
             f"\"{s.get('template')}\" x{s.get('canary_count')}" for s in error_signatures[:2]
         ) + "."
-    for signature in signatures[:3]:
-        if not signature.get("is_error"):
-            facts.append({"fact": f"{signature.get('change')} signature (not an error): {signature.get('template')}",
-                          "source": "logs"})
-    facts.insert(0, {"fact": f"judge verdict {verdict}, score {score}/100", "source": "judge"})
     return {
         "promote": verdict == "promote",
         "confidence": judge_confidence(verdict, score),
-        "analysis": analysis.strip(),
+        "analysis": analysis,
         "rootCause": root_cause,
         "remediation": remediation,
         "evidence": facts[:10],
@@ -647,9 +725,17 @@ def _metric_words(row: dict, summary: dict) -> str:
     if metric == ERROR_RATIO and stable is not None and canary is not None:
         code = _top_status(summary.get("canary_status_counts") or {}, "5")
         which = f"HTTP {code}" if code else "HTTP 5xx"
-        return (f"the canary answers {canary:.1%} of requests with HTTP 5xx errors (mostly {which}), "
-                f"stable {stable:.1%}")
+        return f"the canary answers {canary:.1%} of requests with {which} errors (stable {stable:.1%})"
     if str(metric).startswith("latency") and stable is not None and canary is not None:
         scale = 1000 if unit == "s" else 1
-        return f"canary {metric} is {canary * scale:.0f} ms against {stable * scale:.0f} ms on stable (slower)"
+        text = (f"the canary is slower: {metric.replace('_', ' ')} {_ms(canary * scale)} against "
+                f"{_ms(stable * scale)} on stable (+{_ms((canary - stable) * scale)})")
+        logged = (summary.get("log_latency_p50_ms") or {}).get("canary")
+        if logged:
+            text += f"; its log lines report a median of {_ms(logged)} per request"
+        return text
     return str(row.get("reason") or metric)
+
+
+def _ms(value: float) -> str:
+    return f"{value / 1000:.1f} s" if abs(value) >= 1000 else f"{value:.0f} ms"

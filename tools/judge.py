@@ -139,7 +139,8 @@ class MetricInput(BaseModel):
     `direction` is the bad direction: `increase` for errors and latency.
     `critical`/`muted` default to membership in `JudgeConfig.critical_metrics`/`muted_metrics`.
     `allowed_increase`/`allowed_decrease` override the config's effect sizes for this metric
-    (samples: ratio of means; proportions: the relative factor, e.g. 1.5).
+    (samples: ratio of means; proportions: the relative factor, e.g. 1.5), and `allowed_absolute`
+    the absolute difference allowed for a proportion (0 for events that should never appear).
     """
 
     name: str = Field(min_length=1)
@@ -157,6 +158,7 @@ class MetricInput(BaseModel):
     canary_samples: list[float | None] = Field(default_factory=list)
     allowed_increase: float | None = Field(default=None, gt=0.0)
     allowed_decrease: float | None = Field(default=None, gt=0.0)
+    allowed_absolute: float | None = Field(default=None, ge=0.0, le=1.0)
     note: str | None = None
 
     @model_validator(mode="after")
@@ -474,14 +476,15 @@ def _classify_proportion(metric: MetricInput, config: JudgeConfig, critical: boo
     ratio_allowed_down = 1.0 / metric.allowed_decrease if metric.allowed_decrease else config.proportion_allowed_ratio
     difference = canary_rate - stable_rate
     ratio = _effect_ratio(canary_rate, stable_rate)
-    limits = f"limits {config.proportion_allowed_absolute * 100:g} pp and {ratio_allowed:g}x"
-    big_up = difference > config.proportion_allowed_absolute and (ratio is None or ratio > ratio_allowed)
+    absolute = config.proportion_allowed_absolute if metric.allowed_absolute is None else metric.allowed_absolute
+    limits = f"limits {absolute * 100:g} pp and {ratio_allowed:g}x"
+    big_up = difference > absolute and (ratio is None or ratio > ratio_allowed)
     if metric.direction == "decrease":
         # A falling success share is a growing failure share: apply the factor to the complement.
         shrink = (1.0 - canary_rate) > ratio_allowed_down * (1.0 - stable_rate)
     else:
         shrink = canary_rate * ratio_allowed_down < stable_rate
-    big_down = -difference > config.proportion_allowed_absolute and shrink
+    big_down = -difference > absolute and shrink
     factor = "from zero" if ratio is None else f"{ratio:.2f}x"
     compared = f"canary {_pct(ce, ct)} vs stable {_pct(se, st)} ({difference * 100:+.2f} pp, {factor})"
     classification, reason = _decide(

@@ -17,7 +17,7 @@ from selfheal.llm import resolve_model
 from selfheal.verdict import Verdict
 from tools import k8s, prometheus
 from tools.evidence import get_canary_evidence
-from tools.remediation import file_rollout_issue, get_remediation_status, open_pull_request
+from tools.remediation_agent import file_rollout_issue, get_remediation_status, open_pull_request
 
 APP_NAME = "rollout_doctor"
 

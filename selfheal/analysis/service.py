@@ -21,7 +21,8 @@ from selfheal.llm import voting_models
 from selfheal.state import AnalysisRecord, StateStore
 from tools import evidence as evidence_tools
 from tools import k8s
-from tools.remediation import file_remediation, repo_allowed
+from tools.remediation import file_remediation
+from tools.remediation_agent import remediation_request
 
 log = logging.getLogger(__name__)
 
@@ -201,14 +202,9 @@ class AnalysisService:
     async def _remediate(self, request: AnalyzeRequest, evidence, response: AnalyzeResponse, deadline: float
                          ) -> str | None:
         context = request.context
-        if not repo_allowed(context.repoUrl, self.settings.repo_allowlist):
-            self.metrics.remediations.labels(action="refused").inc()
-            log.info("remediation refused: %s is not in SELFHEAL_REPO_ALLOWLIST", context.repoUrl)
-            return None
-        remediation_request = evidence_tools.remediation_request(
-            evidence, response, repo_url=context.repoUrl, base_branch=context.baseBranch
-        )
-        task = asyncio.create_task(file_remediation(remediation_request, self.settings, self.store))
+        # file_remediation applies the allow-list (requests cannot widen it) and files once per revision.
+        filing = remediation_request(evidence, response, repo_url=context.repoUrl, base_branch=context.baseBranch)
+        task = asyncio.create_task(file_remediation(filing, self.settings, self.store, owner=self.owner))
         self._background.add(task)
         task.add_done_callback(self._remediation_done)
         wait = min(_REMEDIATION_WAIT_SECONDS, max(0.0, deadline - time.perf_counter()))
@@ -216,6 +212,8 @@ class AnalysisService:
         if not done:
             return None  # still filing; the record of a later measurement will carry the link
         result = task.result()
+        if result.action in ("refused", "disabled"):
+            log.info("remediation %s: %s", result.action, result.message)
         return result.pr_url or result.issue_url or result.session_url
 
     def _remediation_done(self, task: asyncio.Task) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from selfheal.analysis.agent_run import AgentRunResult
 from selfheal.contract import AnalyzeResponse, ModelResult
 from selfheal.guardrails import gate_verdict
+from tools.evidence import judge_confidence
 
 
 @dataclass
@@ -27,14 +28,6 @@ class JudgeView:
     remediation: str
 
 
-def judge_confidence(judge: JudgeView) -> int:
-    if judge.verdict == "promote":
-        return max(50, judge.score)
-    if judge.verdict == "abort":
-        return max(50, 100 - judge.score)
-    return 50
-
-
 def judge_answer(judge: JudgeView, reason: str, inconclusive_policy: str) -> AnalyzeResponse:
     """The answer from the judge alone (no usable model verdict)."""
     promote = judge.verdict == "promote" or (judge.verdict == "inconclusive" and inconclusive_policy == "promote")
@@ -46,7 +39,7 @@ def judge_answer(judge: JudgeView, reason: str, inconclusive_policy: str) -> Ana
         rootCause=judge.root_cause,
         remediation=judge.remediation,
         promote=promote,
-        confidence=judge_confidence(judge),
+        confidence=judge_confidence(judge.verdict, judge.score),
     )
 
 
@@ -106,6 +99,7 @@ def combine(
     gated = gate_verdict(verdict, {"verdict": judge.verdict, "score": judge.score})
     if gated["promote"] != promote:
         rationale += f" Judge gate: the judge said {judge.verdict}, so the canary is not promoted."
+        gated["confidence"] = judge_confidence(judge.verdict, judge.score)
     return AnalyzeResponse(
         analysis=gated["analysis"],
         rootCause=gated["rootCause"] or judge.root_cause,

@@ -201,8 +201,8 @@ def _remediation_step(convo: Conversation) -> types.Part:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _call(name: str, **args: Any) -> types.Part:
-    return types.Part(function_call=types.FunctionCall(name=name, args=args))
+def _call(tool: str, /, **args: Any) -> types.Part:
+    return types.Part(function_call=types.FunctionCall(name=tool, args=args))
 
 
 def _text(text: str) -> types.Part:

@@ -164,10 +164,10 @@ class StateStore:
 
     # --- remediations (tools.remediation.RemediationStore) -------------------
     async def claim_remediation(self, fingerprint: str, owner: str, ttl_seconds: float) -> bool:
-        """Atomically take the right to file for `fingerprint`.
+        """Atomically take (or renew) the lease to file for `fingerprint` (see RemediationStore).
 
-        True when this caller may file now: no one has claimed it, or an unfinished claim is older
-        than `ttl_seconds` (its owner died). False when it is done or another owner holds it.
+        False when the saved record already has an issue, or another owner holds an unexpired
+        lease; otherwise this owner holds the lease until now + ttl and True is returned.
         """
         now = _now()
         async with self.engine.begin() as conn:
@@ -184,18 +184,20 @@ class StateStore:
             row = (
                 await conn.execute(select(_remediations).where(_remediations.c.fingerprint == fingerprint))
             ).mappings().first()
-            if row is None or row["status"] != "claimed":
+            if row is None:
                 return False
-            if row["owner"] == owner:
-                return True
-            if _aware(row["claimed_at"]) > now - dt.timedelta(seconds=ttl_seconds):
+            record = json.loads(row["record"] or "{}")
+            if record.get("issue_number"):
                 return False
-            # Compare-and-swap on the old claim time: only one taker wins a stale claim.
+            held_by_other = row["owner"] and row["owner"] != owner
+            if held_by_other and _aware(row["claimed_at"]) > now - dt.timedelta(seconds=ttl_seconds):
+                return False
+            # Compare-and-swap on the old lease: of two racing takers only one wins.
             result = await conn.execute(
                 update(_remediations)
                 .where(
                     _remediations.c.fingerprint == fingerprint,
-                    _remediations.c.status == "claimed",
+                    _remediations.c.owner == row["owner"],
                     _remediations.c.claimed_at == row["claimed_at"],
                 )
                 .values(owner=owner, claimed_at=now)
