@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 
 import click
+
+# ADK marks A2A and eval pieces experimental and warns on every import; users cannot act on it.
+os.environ.setdefault("ADK_SUPPRESS_EXPERIMENTAL_FEATURE_WARNINGS", "true")
+warnings.filterwarnings("ignore", message=r"\[EXPERIMENTAL\]")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -163,7 +163,8 @@ def _show_outbox(outbox: Path) -> None:
         click.echo(f"  {path.name}")
     issue = next((p for p in files if p.suffix == ".md"), None)
     if issue is not None:
-        click.echo(textwrap.indent("\n".join(issue.read_text().splitlines()[:12]), "    | "))
+        lines = [line for line in issue.read_text().splitlines() if line.strip()]
+        click.echo(textwrap.indent("\n".join(lines[:10]), "    | "))
 
 
 def main(scenario: str, list_only: bool, outbox: str) -> int:

@@ -666,8 +666,8 @@ def explain_evidence(summary: dict) -> dict:
         causes.append(_metric_words(row, summary))
     for signature in error_signatures[:2]:
         change = "new in the canary" if signature.get("change") == "new" else "grown in the canary"
-        # A masked template ("KeyError: <STR>") says less than the line it came from.
-        shown = signature.get("example") if "<STR>" in str(signature.get("template")) else signature.get("template")
+        # A masked template ("KeyError: <STR>", "500 - <VERSION>") says less than its line.
+        shown = signature.get("example") if "<" in str(signature.get("template")) else signature.get("template")
         causes.append(f"error log signature {change}: \"{shown}\" ({signature.get('canary_count')} times)")
         facts.append({"fact": f"{change}: {signature.get('template')}", "source": "logs"})
     for previous in summary.get("previous_log_last_lines") or []:

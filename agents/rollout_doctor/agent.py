@@ -7,6 +7,7 @@ all use `app` (or `build_app(model)` for a specific model, e.g. when several mod
 from __future__ import annotations
 
 from google.adk.agents import LlmAgent
+from google.adk.agents.context_cache_config import ContextCacheConfig
 from google.adk.apps import App
 from google.adk.plugins.context_filter_plugin import ContextFilterPlugin
 
@@ -70,6 +71,9 @@ def build_app(model: str | None = None) -> App:
     return App(
         name=APP_NAME,
         root_agent=build_root_agent(model),
+        # Gemini context caching per agent: the long instructions and tool schemas are not re-billed
+        # on every call of a multi-step investigation.
+        context_cache_config=ContextCacheConfig(min_tokens=2048, ttl_seconds=600),
         plugins=[
             GuardrailPlugin(max_model_calls=settings.max_model_calls),
             # Long-lived sessions (one per rollout) keep only the recent analyses in the prompt.
