@@ -253,3 +253,13 @@ def test_tap_counts_while_streaming() -> None:
     assert len(passed) == 7
     assert miner.entries("canary") == 7
     assert {s.template: s.count for s in miner.signatures()} == {"200 - blue": 5, "500 - blue": 2}
+
+
+def test_tiny_caches_give_the_same_signatures() -> None:
+    lines = [f"2026/01/01 12:00:00 job {i} took {i % 7}ms on node-{i % 3}" for i in range(300)]
+    lines += demo_lines(200, "blue", 50) + demo_lines(500, "blue", 5)
+    small, large = SignatureMiner(cache_size=4), SignatureMiner()
+    for miner in (small, large):
+        miner.add_all(entries(lines), "stable")
+    assert [(s.template, s.count) for s in small.signatures()] == [(s.template, s.count) for s in large.signatures()]
+    assert len(small._raw) <= 4 and len(small._masked) <= 4

@@ -591,9 +591,10 @@ def _new_entry(line: str, ts: datetime | None) -> tuple[LogEntry, int]:
             if rest.startswith("panic: "):
                 return LogEntry(ts, line, "fatal", None, None, KIND_GO_PANIC, 1, rest), _GO
             return LogEntry(ts, line, _text_level(rest), None, None, KIND_GO_LOG, 1, rest), _NONE
-        entry = _access(line, ts)
-        if entry is not None:
-            return entry, _NONE
+        if '] "' in line:
+            entry = _access(line, ts)
+            if entry is not None:
+                return entry, _NONE
         match = _ISO_PREFIX.match(line)
         if match is not None:
             return _date_prefixed(line, match, ts)

@@ -217,6 +217,10 @@ class SignatureMiner:
     `sim_th` is Drain's similarity threshold: higher keeps more templates apart. 0.7 is stricter
     than Drain3's default (0.4) because the masks already remove the variable parts, and a new
     error must not be absorbed into a similar-looking stable template.
+
+    `cache_size` bounds each of the two caches (raw text and masked text -> signature); a full
+    cache is emptied and refills with what comes next, so memory stays bounded and lines that keep
+    coming back keep hitting the cache however many one-off lines went before.
     """
 
     def __init__(
@@ -239,7 +243,7 @@ class SignatureMiner:
         self._counts: dict[str, list[int]] = {}
         self._entries: dict[str, int] = {}
 
-    # The hot path: `add_all` inlines the cache hit; `_slow` handles everything else.
+    # The hot path: `tap` inlines the cache hit; `_slow` handles everything else.
     def _slow(self, entry: LogEntry, text: str) -> int:
         partition = (entry.status, entry.kind in TRACE_KINDS)
         masked = mask(redact(text))
@@ -257,13 +261,15 @@ class SignatureMiner:
                 self._by_cluster[(partition, cluster_id)] = index
                 for counts in self._counts.values():
                     counts.append(0)
-            if len(self._masked) < self._cache_size:
-                self._masked[key] = index
+            if len(self._masked) >= self._cache_size:
+                self._masked.clear()
+            self._masked[key] = index
         sig = self._sigs[index]
         if entry.level is not None and (sig.level is None or LEVEL_RANK[entry.level] > LEVEL_RANK[sig.level]):
             sig.level = entry.level
-        if len(self._raw) < self._cache_size:
-            self._raw[text] = index
+        if len(self._raw) >= self._cache_size:
+            self._raw.clear()
+        self._raw[text] = index
         return index
 
     def _role(self, role: str) -> list[int]:
