@@ -345,7 +345,16 @@ def _top_changes(evidence: CanaryEvidence, limit: int = 5) -> list[SignatureChan
     return [change for change in evidence.signatures.ranked() if change.change != "vanished"][:limit]
 
 
+_LOG_DATE = re.compile(r"^\d{4}[/-]\d\d[/-]\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?\s+")
 _ERROR_LINE = re.compile(r"(error|exception|panic|fatal|killed|out of memory|refused|denied|not found)", re.I)
+
+
+def _missing_data(result: JudgeResult) -> list[str]:
+    """Why critical metrics had no data, canary reasons first, each said once."""
+    parts = [part.strip() for row in result.rows if row.classification == "nodata" and row.critical
+             for part in row.reason.split(";")]
+    unique = list(dict.fromkeys(part for part in parts if part))
+    return sorted(unique, key=lambda part: "canary" not in part)[:3]
 
 
 def _example_line(template: str, example: str) -> str:
@@ -354,7 +363,7 @@ def _example_line(template: str, example: str) -> str:
     lines = [line.strip() for line in example.splitlines() if line.strip()]
     for line in lines:
         if prefix and prefix in line:
-            return line[:200]
+            return _LOG_DATE.sub("", line, count=1)[:200]
     return template
 
 
@@ -374,6 +383,7 @@ def summarize_evidence(evidence: CanaryEvidence, budget_bytes: int | None = None
              "unit": row.unit, "reason": row.reason}
             for row in judge_result.rows if row.failed and not row.muted
         ],
+        "missing_data": _missing_data(judge_result),
         "canary_pods": [_pod_brief(pod) for pod in evidence.canary_pods],
         "stable_pods": len(evidence.stable_pods),
         "canary_status_counts": evidence.canary_logs.status_counts,
@@ -668,8 +678,8 @@ def explain_evidence(summary: dict) -> dict:
         change = "new in the canary" if signature.get("change") == "new" else "grown in the canary"
         # A masked template ("KeyError: <STR>", "500 - <VERSION>") says less than its line.
         shown = signature.get("example") if "<" in str(signature.get("template")) else signature.get("template")
-        causes.append(f"error log signature {change}: \"{shown}\" ({signature.get('canary_count')} times)")
-        facts.append({"fact": f"{change}: {signature.get('template')}", "source": "logs"})
+        causes.append(f"error log signature {change}: `{shown}` ({signature.get('canary_count')} times)")
+        facts.append({"fact": f"{change}: `{signature.get('template')}`", "source": "logs"})
     for previous in summary.get("previous_log_last_lines") or []:
         last_error = next((line for line in reversed(previous.get("lines") or []) if _ERROR_LINE.search(line)), None)
         if last_error:
@@ -677,7 +687,7 @@ def explain_evidence(summary: dict) -> dict:
             facts.append({"fact": f"previous log of {previous.get('pod')}: {last_error.strip()[:200]}", "source": "logs"})
     for signature in signatures[:3]:
         if not signature.get("is_error"):
-            facts.append({"fact": f"{signature.get('change')} log signature, not an error: {signature.get('template')}",
+            facts.append({"fact": f"{signature.get('change')} log signature, not an error: `{signature.get('template')}`",
                           "source": "logs"})
 
     compared = (
@@ -698,17 +708,20 @@ def explain_evidence(summary: dict) -> dict:
         )
         analysis = f"{compared} The judge failed the canary (score {score}/100)."
     else:
-        root_cause = "Not enough evidence to judge the canary: " + ("; ".join(findings[:2]) or "missing data")
+        missing = summary.get("missing_data") or findings[:2]
+        root_cause = "Not enough evidence to judge the canary: " + ("; ".join(missing) or "missing data")
         remediation = (
             "Do not promote yet: keep the rollout paused until the canary has served enough traffic "
             "(or raise its weight), then analyse again."
         )
         analysis = f"{compared} The judge could not decide (inconclusive, score {score}/100)."
-    if findings:
-        analysis += " Findings: " + "; ".join(findings[:3]) + "."
+    if causes and verdict == "abort":
+        analysis += " " + "; ".join(dict.fromkeys(causes[:4])).capitalize() + "."
+    elif findings:
+        analysis += " Findings: " + "; ".join(f[:300] for f in findings[:2]) + "."
     if error_signatures and verdict != "abort":
         analysis += " Canary-only error signatures: " + "; ".join(
-            f"\"{s.get('template')}\" x{s.get('canary_count')}" for s in error_signatures[:2]
+            f"`{s.get('template')}` x{s.get('canary_count')}" for s in error_signatures[:2]
         ) + "."
     return {
         "promote": verdict == "promote",
