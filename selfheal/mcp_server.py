@@ -25,6 +25,7 @@ import functools
 import inspect
 import json
 import logging
+import socket
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -775,16 +776,25 @@ def mount_mcp(app: "FastAPI", settings: Settings) -> None:
 async def _serve_http(settings: Settings, host: str, port: int, log_level: str) -> None:
     import uvicorn
 
-    config = uvicorn.Config(http_app(settings), host=host, port=port, log_level=log_level,
-                            timeout_graceful_shutdown=5, lifespan="on")
+    # Bound here, so the URL (with the port --port 0 picked) is known before anyone connects.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise SystemExit(f"selfheal mcp: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    bound_port = listener.getsockname()[1]
+    config = uvicorn.Config(http_app(settings), log_level=log_level, timeout_graceful_shutdown=5, lifespan="on")
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started and not task.done():
         await asyncio.sleep(0.05)
     if server.started:
-        bound = server.servers[0].sockets[0].getsockname()
-        url = f"http://{host}:{bound[1]}{MCP_PATH}"
-        print(json.dumps({"mcp": url, "auth": "token" if settings.token else "none"}), flush=True)
+        where = f"[{host}]" if family == socket.AF_INET6 else host
+        print(json.dumps({"mcp": f"http://{where}:{bound_port}{MCP_PATH}",
+                          "auth": "token" if settings.token else "none"}), flush=True)
     await task
 
 
