@@ -71,13 +71,16 @@ class GuardrailPlugin(BasePlugin):
         callback_context.state[MODEL_CALLS_STATE] = calls
         if calls > self.max_model_calls:
             log.warning("model-call cap reached (%s) in agent %s", self.max_model_calls, callback_context.agent_name)
-            return LlmResponse(
-                content=types.Content(
-                    role="model",
-                    parts=[types.Part(text=f"Stopped: this turn reached the cap of {self.max_model_calls} model calls.")],
-                ),
-                turn_complete=True,
-            )
+            message = f"Stopped: this turn reached the cap of {self.max_model_calls} model calls."
+            if VERDICT_TOOL in (llm_request.tools_dict or {}):
+                # An agent with a structured output must still end with a valid (and safe) verdict.
+                part = types.Part(function_call=types.FunctionCall(name=VERDICT_TOOL, args={
+                    "promote": False, "confidence": 0, "analysis": message + " No verdict was reached.",
+                    "rootCause": "unknown: the investigation was stopped by the model-call cap",
+                    "remediation": "Investigate manually or raise SELFHEAL_MAX_MODEL_CALLS.", "evidence": []}))
+            else:
+                part = types.Part(text=message)
+            return LlmResponse(content=types.Content(role="model", parts=[part]), turn_complete=True)
         _redact_request(llm_request)
         return None
 

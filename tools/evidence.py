@@ -716,7 +716,8 @@ def explain_evidence(summary: dict) -> dict:
         )
         analysis = f"{compared} The judge could not decide (inconclusive, score {score}/100)."
     if causes and verdict == "abort":
-        analysis += " " + "; ".join(dict.fromkeys(causes[:4])).capitalize() + "."
+        detail = "; ".join(dict.fromkeys(causes[:4]))
+        analysis += " " + detail[0].upper() + detail[1:] + "."
     elif findings:
         analysis += " Findings: " + "; ".join(f[:300] for f in findings[:2]) + "."
     if error_signatures and verdict != "abort":

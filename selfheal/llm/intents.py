@@ -183,10 +183,8 @@ _ERRORISH = re.compile(r"(error|exception|panic|fatal|killed|out of memory|trace
 
 
 def last_error_line(log_result: dict) -> str | None:
-    lines = log_result.get("lines")
-    if lines is None:
-        lines = str(log_result.get("log", "")).splitlines()
-    for line in reversed([str(line) for line in lines]):
+    # get_pod_logs returns the log as "text" (and "lines" as a count).
+    for line in reversed(str(log_result.get("text") or "").splitlines()):
         if _ERRORISH.search(line):
             return line.strip()[:240]
     return None

@@ -1,0 +1,89 @@
+"""The runbook model's reading of the conversation: intents and targets (no cluster needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from selfheal.contract import plugin_prompt
+from selfheal.llm import intents
+from selfheal.llm.conversation import Conversation, ToolCall
+
+
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        (plugin_prompt("demo", "web", "role=stable", "role=canary"), "diagnose"),
+        ("is the canary of canary-demo healthy?", "diagnose"),
+        ("why did rollout checkout fail?", "diagnose"),
+        ("show me the canary errors", "diagnose"),
+        ("file an issue for canary-demo, repo https://github.com/o/r", "remediate"),
+        ("please open a PR with the fix", "remediate"),
+        ("start a Jules session for it", "remediate"),
+        ("what is the status of the issue?", "remediation_status"),
+        ("yes", "confirm"),
+        ("Go ahead", "confirm"),
+        ("write me a poem", "other"),
+        ("", "other"),
+    ],
+)
+def test_classify(text: str, intent: str) -> None:
+    assert intents.classify(text) == intent
+
+
+@pytest.mark.parametrize(
+    "text, namespace, rollout, stable, canary",
+    [
+        (plugin_prompt("demo-bad", "canary-demo", "app=web,track=stable", "app=web,track=canary"),
+         "demo-bad", "canary-demo", "app=web,track=stable", "app=web,track=canary"),
+        ("is the canary of canary-demo in namespace demo-healthy healthy?", "demo-healthy", "canary-demo",
+         "role=stable", "role=canary"),
+        ("why did rollout checkout in the payments namespace fail?", "payments", "checkout", "role=stable", "role=canary"),
+        ("check shop/web-frontend please", "shop", "web-frontend", "role=stable", "role=canary"),
+        ("is the canary healthy?", None, None, "role=stable", "role=canary"),
+    ],
+)
+def test_resolve_target_from_words(text, namespace, rollout, stable, canary) -> None:
+    target = intents.resolve_target(Conversation(user_messages=[text]))
+    assert (target.namespace, target.rollout, target.stable, target.canary) == (namespace, rollout, stable, canary)
+
+
+def test_target_falls_back_to_earlier_turns_and_tool_calls() -> None:
+    convo = Conversation(
+        user_messages=["is rollout web in namespace shop healthy?", "show me the canary errors"],
+        history_calls=[ToolCall(name="get_canary_evidence", args={"namespace": "shop", "rollout": "web"})],
+    )
+    target = intents.resolve_target(convo)
+    assert (target.namespace, target.rollout) == ("shop", "web")
+
+
+def test_repo_url_is_not_mistaken_for_namespace_and_rollout() -> None:
+    target = intents.resolve_target(Conversation(
+        user_messages=["file an issue for rollout web in namespace shop, repo https://github.com/acme/shop base branch develop"]))
+    assert (target.namespace, target.rollout) == ("shop", "web")
+    assert target.repo_url == "https://github.com/acme/shop"
+    assert target.base_branch == "develop"
+
+
+def test_single_rollout_and_ambiguity() -> None:
+    found = {"rollouts": [{"namespace": "a", "name": "web"}, {"namespace": "b", "name": "web"}]}
+    assert intents.single_rollout(found, intents.Target(rollout="web")) is None
+    assert intents.single_rollout(found, intents.Target(rollout="web", namespace="b")) == ("b", "web")
+    assert "a/web, b/web" in intents.ambiguity_message(found, intents.Target(rollout="web"))
+    assert "found no rollout 'x'" in intents.ambiguity_message({"rollouts": []}, intents.Target(rollout="x"))
+
+
+def test_pending_write_only_after_a_confirmation_request() -> None:
+    asked = ToolCall(name="file_rollout_issue", args={"namespace": "n", "rollout": "r", "repo_url": "u"},
+                     response={"confirmation_required": True}, answered=True)
+    assert intents.pending_write(Conversation(history_calls=[asked]), "file_rollout_issue") == asked.args
+    done = ToolCall(name="file_rollout_issue", args=asked.args, response={"action": "created"}, answered=True)
+    assert intents.pending_write(Conversation(history_calls=[asked, done]), "file_rollout_issue") is None
+
+
+def test_describe_remediation_uses_only_tool_urls() -> None:
+    text = intents.describe_remediation({"action": "created", "issue_url": "https://github.com/o/r/issues/7"})
+    assert "Filed a new issue" in text and "https://github.com/o/r/issues/7" in text
+    dry = intents.describe_remediation({"action": "dry_run", "outbox_path": "/tmp/outbox/x.issue.md"})
+    assert "dry run" in dry and "/tmp/outbox/x.issue.md" in dry
+    error = intents.describe_remediation({"error": {"kind": "refused", "message": "not allowed", "hint": "add it"}})
+    assert error == "The fix was not filed: not allowed. add it"
