@@ -8,7 +8,8 @@ Tools (all results redacted, structured, and described for a model):
   `query_prometheus`: the read tools the agents use.
 - `ask_agent`: a question to the orchestrator; one ADK session per MCP session.
 - `file_remediation`: the only write action; off unless `SELFHEAL_ENABLE_MCP_REMEDIATION`, then
-  subject to the repository allow-list and one issue per rollout revision (`tools.remediation`).
+  subject to the repository allow-list and one issue per rollout revision
+  (`tools.remediation_agent.file_rollout_issue`, the remediation agent's own tool).
 A prompt `investigate_rollout` and resources `selfheal://analyses/recent` and
 `selfheal://analyses/{namespace}/{rollout}` (the state store's records) complete it.
 
