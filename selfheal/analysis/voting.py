@@ -79,9 +79,14 @@ def combine(
     abort_weight = sum(result.confidence for _, result in valid if not result.promote)
     promote = promote_weight > abort_weight
     side = [result for _, result in valid if result.promote == promote]
-    # The winning side's own reasoning, from its most confident model.
-    lead = max(side, key=lambda result: result.confidence)
-    confidence = round(sum(result.confidence for result in side) / len(side))
+    if side:
+        # The winning side's own reasoning, from its most confident model.
+        lead = max(side, key=lambda result: result.confidence)
+        confidence = round(sum(result.confidence for result in side) / len(side))
+    else:
+        # Only promote votes, all with confidence 0: a 0-0 tie, which is not a promote.
+        lead = max((result for _, result in valid), key=lambda result: result.confidence)
+        confidence = 0
     rationale = (
         f"{len(valid)} valid vote(s): promote weight {promote_weight}, abort weight {abort_weight}"
         f" -> {'promote' if promote else 'abort'}"
@@ -100,6 +105,8 @@ def combine(
     if gated["promote"] != promote:
         rationale += f" Judge gate: the judge said {judge.verdict}, so the canary is not promoted."
         gated["confidence"] = judge_confidence(judge.verdict, judge.score)
+        # The promoting models found no fault; the failure is the one the judge measured.
+        gated["rootCause"], gated["remediation"] = judge.root_cause, judge.remediation
     return AnalyzeResponse(
         analysis=gated["analysis"],
         rootCause=gated["rootCause"] or judge.root_cause,
