@@ -50,9 +50,13 @@ def app_for(model: str) -> App:
     return _build_app(model)
 
 
-def session_id_for(memory_key: str, canary_hash: str, model: str) -> str:
-    """One ADK session per memoryId and canary revision (and model, when several vote)."""
-    raw = f"{memory_key}@{canary_hash or 'unknown'}~{model}"
+def session_id_for(memory_key: str, model: str) -> str:
+    """One ADK session per memoryId (and model, when several vote).
+
+    The session spans the rollout's canary revisions, so the agent sees its earlier analyses of the
+    same rollout; a new revision still gets a fresh analysis (the record is keyed by revision).
+    """
+    raw = f"{memory_key}~{model}"
     return re.sub(r"[^A-Za-z0-9_.:@~/-]", "_", raw)[:255]
 
 

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 _ANSWER_MARGIN_SECONDS = 2.0
 # How long the verdict may wait for the issue/PR link before it goes out without one.
 _REMEDIATION_WAIT_SECONDS = 10.0
+# Longest a request waits for the rollout's revision or for the state store (record lookup or write)
+# before it goes on without them; the slow call itself finishes in the background.
+_LOOKUP_SECONDS = 5.0
 
 
 @dataclass
@@ -69,10 +72,10 @@ class AnalysisService:
     async def analyze(self, request: AnalyzeRequest) -> AnalyzeResponse:
         started = time.perf_counter()
         context = request.context
-        canary_hash = await self._canary_hash(context.namespace, context.rolloutName)
+        canary_hash = await self._canary_hash(context.namespace, context.rolloutName, started)
         key = (request.memory_key, canary_hash)
 
-        cached = await self._cached(request.memory_key, canary_hash)
+        cached = await self._cached(request.memory_key, canary_hash, started)
         if cached is not None:
             self.metrics.cache_hits.inc()
             self.metrics.observe(cached, "record", time.perf_counter() - started)
@@ -83,7 +86,10 @@ class AnalysisService:
             if self._waiting >= self.settings.max_concurrent_analyses + self.settings.max_queued_analyses:
                 self.metrics.errors.labels(kind="overloaded").inc()
                 raise Overloaded(retry_after=max(5, int(self.settings.deadline_seconds // 4)))
+            # Counted now, not when the task first runs: requests arriving in the same tick must see it.
+            self._waiting += 1
             task = asyncio.create_task(self._analyze_once(request, canary_hash, started))
+            task.add_done_callback(self._analysis_done)
             self._inflight[key] = task
             # Kept briefly after completion so requests that missed the record just before it was
             # written still share this analysis instead of starting another one.
@@ -95,19 +101,19 @@ class AnalysisService:
         # Shielded: a client that disconnects does not cancel the analysis others wait for.
         return await asyncio.shield(task)
 
+    def _analysis_done(self, _task: asyncio.Task) -> None:
+        # A done callback, so the count drops even for a task cancelled before it ever ran.
+        self._waiting -= 1
+
     async def _analyze_once(self, request: AnalyzeRequest, canary_hash: str, started: float) -> AnalyzeResponse:
-        self._waiting += 1
-        try:
-            async with self._slots:
-                outcome = await self._run_with_deadline(request, canary_hash, started)
-        finally:
-            self._waiting -= 1
+        async with self._slots:
+            outcome = await self._run_with_deadline(request, canary_hash, started)
         elapsed = time.perf_counter() - started
         source = "model" if outcome.response.modelResults and any(
             r.error is None for r in outcome.response.modelResults
         ) else "judge"
         self.metrics.observe(outcome.response, source, elapsed)
-        await self._record(request, canary_hash, outcome, elapsed)
+        await self._record(request, canary_hash, outcome, elapsed, started)
         return outcome.response
 
     # --- the analysis ----------------------------------------------------------------------
@@ -151,7 +157,7 @@ class AnalysisService:
         # The model's own get_canary_evidence call reuses what was just collected.
         evidence_tools.remember_evidence(evidence)
 
-        runs = await self._vote(request, canary_hash, judge, deadline)
+        runs = await self._vote(request, judge, deadline)
         response = combine(runs, judge, self.settings.quorum, self.settings.inconclusive_policy)
 
         if not response.promote and context.repoUrl and (judge.verdict == "abort" or any(
@@ -160,8 +166,7 @@ class AnalysisService:
             response.prLink = await self._remediate(request, evidence, response, deadline)
         return _Outcome(response, judge.verdict, summary.get("report", ""))
 
-    async def _vote(self, request: AnalyzeRequest, canary_hash: str, judge: JudgeView, deadline: float
-                    ) -> list[AgentRunResult]:
+    async def _vote(self, request: AnalyzeRequest, judge: JudgeView, deadline: float) -> list[AgentRunResult]:
         context = request.context
         message = plugin_prompt(context.namespace, context.rolloutName, context.stableSelector, context.canarySelector)
         if context.extraPrompt:
@@ -184,7 +189,7 @@ class AnalysisService:
                         model=model,
                         session_service=self.session_service,
                         user_id=request.userId or "argo-rollouts",
-                        session_id=session_id_for(request.memory_key, canary_hash, model),
+                        session_id=session_id_for(request.memory_key, model),
                         message=message,
                         state=state,
                     ),
@@ -227,27 +232,62 @@ class AnalysisService:
         self.metrics.remediations.labels(action=task.result().action).inc()
 
     # --- records ---------------------------------------------------------------------------
-    async def _canary_hash(self, namespace: str, rollout: str) -> str:
-        revision = await asyncio.to_thread(k8s.rollout_revision, namespace, rollout)
+    def _lookup_timeout(self, started: float) -> float:
+        """A short wait for a lookup: at most _LOOKUP_SECONDS and a quarter of the deadline left."""
+        left = started + self.settings.deadline_seconds - _ANSWER_MARGIN_SECONDS - time.perf_counter()
+        return max(0.05, min(_LOOKUP_SECONDS, left / 4))
+
+    async def _bounded(self, coro, timeout: float):
+        """Await `coro` for at most `timeout` seconds; past that it goes on in the background (never
+        cancelled mid-call, so a database connection is not torn down) and TimeoutError is raised."""
+        task = asyncio.ensure_future(coro)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), timeout=timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            self._background.add(task)
+            task.add_done_callback(self._late_done)
+            raise
+
+    def _late_done(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a slow background call failed: %s", task.exception())
+
+    async def _canary_hash(self, namespace: str, rollout: str, started: float) -> str:
+        try:
+            revision = await self._bounded(
+                asyncio.to_thread(k8s.rollout_revision, namespace, rollout), self._lookup_timeout(started)
+            )
+        except (TimeoutError, asyncio.TimeoutError):
+            self.metrics.errors.labels(kind="kubernetes_timeout").inc()
+            log.warning("reading the revision of %s/%s timed out; analysing without the record", namespace, rollout)
+            return ""
         return revision or ""
 
-    async def _cached(self, memory_key: str, canary_hash: str) -> AnalyzeResponse | None:
+    async def _cached(self, memory_key: str, canary_hash: str, started: float) -> AnalyzeResponse | None:
         if not canary_hash or self.settings.cache_ttl_seconds <= 0:
             return None
         try:
-            record = await self.store.latest_analysis(memory_key, canary_hash, self.settings.cache_ttl_seconds)
+            record = await self._bounded(
+                self.store.latest_analysis(memory_key, canary_hash, self.settings.cache_ttl_seconds),
+                self._lookup_timeout(started),
+            )
         except Exception as exc:  # a locked or unreachable database only costs the cache
             self.metrics.errors.labels(kind="database").inc()
-            log.warning("record lookup failed: %s", exc)
+            log.warning("record lookup failed: %s", exc or type(exc).__name__)
             return None
         if record is None:
             return None
         return AnalyzeResponse.model_validate(record.response)
 
-    async def _record(self, request: AnalyzeRequest, canary_hash: str, outcome: _Outcome, elapsed: float) -> None:
+    async def _record(self, request: AnalyzeRequest, canary_hash: str, outcome: _Outcome, elapsed: float,
+                      started: float) -> None:
         context = request.context
+        # The answer waits for the record only up to the deadline; a slow (locked) database finishes
+        # the write in the background.
+        timeout = max(0.05, started + self.settings.deadline_seconds - time.perf_counter())
         try:
-            await self.store.save_analysis(
+            await self._bounded(self.store.save_analysis(
                 AnalysisRecord(
                     memory_key=request.memory_key,
                     namespace=context.namespace,
@@ -261,7 +301,7 @@ class AnalysisService:
                     response=outcome.response.wire(),
                     report=outcome.report,
                 )
-            )
+            ), timeout)
         except Exception as exc:  # the answer matters more than its record
             self.metrics.errors.labels(kind="database").inc()
-            log.warning("could not record the analysis: %s", exc)
+            log.warning("could not record the analysis: %s", exc or type(exc).__name__)
