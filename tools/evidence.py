@@ -11,10 +11,12 @@ findings into words (used by the runbook model and by the judge-only fallback an
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,7 +27,7 @@ from tools import k8s
 from tools.errors import error_result, is_error
 from tools.judge import ERROR_RATIO, LATENCY, JudgeResult, MetricInput, PodHealth, judge
 from tools.logs import LogEntry
-from tools.logs import LogStats, merge_stats, parse_log, summarize
+from tools.logs import LogStats, iter_entries, merge_stats, summarize
 from tools.prometheus import PrometheusComparison, compare_canary_metrics
 from tools.redaction import redact, redact_data
 from tools.signatures import SignatureChange, SignatureDiff, SignatureMiner
@@ -216,21 +218,31 @@ def _version_tokens(facts: RolloutFacts) -> set[str]:
     return tokens
 
 
-def _mask_versions(entries: list[LogEntry], tokens: set[str]) -> None:
+def _masked(entries: Iterable[LogEntry], tokens: set[str]) -> Iterator[LogEntry]:
+    """Pass entries on with version words replaced by `<VERSION>` in their signature text."""
     if not tokens:
+        yield from entries
         return
-    pattern = re.compile(r"(?<![\w.-])(?:" + "|".join(sorted(map(re.escape, tokens), key=len, reverse=True)) + r")(?![\w-])")
+    pattern = re.compile(
+        r"(?<![\w.-])(?:" + "|".join(sorted(map(re.escape, tokens), key=len, reverse=True)) + r")(?![\w-])"
+    )
+    search, sub = pattern.search, pattern.sub
     for entry in entries:
         text = entry.signature_text
-        if pattern.search(text):
-            entry.message = pattern.sub("<VERSION>", text)
+        if search(text):
+            entry.message = sub("<VERSION>", text)
+        yield entry
 
 
 def _collect_logs(
     namespace: str, pods: dict[str, list[dict]], window: int, settings: Settings, errors: list[str],
     version_tokens: set[str],
 ) -> tuple[dict[str, LogStats], SignatureMiner, list[PreviousLog]]:
-    """Fetch logs in parallel (I/O), then parse and mine them in order (CPU, deterministic)."""
+    """Fetch logs in parallel (I/O) and stream each through parsing, mining and counting in order.
+
+    Texts are fetched unredacted and never kept: only counts, signatures (redacted by the miner)
+    and the redacted tail of crashed containers leave this function.
+    """
     jobs: list[tuple[str, dict, bool]] = []
     for role in ("stable", "canary"):
         for pod in pods[role]:
@@ -242,33 +254,35 @@ def _collect_logs(
         role, pod, previous = job
         return k8s.fetch_container_log(
             namespace, pod["name"], container=pod.get("app_container"), tail_lines=settings.log_tail_lines,
-            since_seconds=None if previous else window, previous=previous, settings=settings,
+            since_seconds=None if previous else window, previous=previous, settings=settings, redacted=False,
         )
-
-    with ThreadPoolExecutor(max_workers=min(8, max(1, len(jobs)))) as pool:
-        fetched = list(pool.map(fetch, jobs))
 
     miner = SignatureMiner()
     per_role: dict[str, list[LogStats]] = {"stable": [], "canary": []}
     previous_logs: list[PreviousLog] = []
-    current_text = {
-        pod["name"]: log.text for (_, pod, previous), log in zip(jobs, fetched) if not previous and log.error is None
-    }
-    for (role, pod, previous), log in zip(jobs, fetched):
-        if log.error is not None:
-            if not (previous and log.error.kind == "not_found"):
-                errors.append(f"logs of {pod['name']}{' (previous)' if previous else ''}: {log.error.message}")
-            continue
-        # While a container waits in CrashLoopBackOff the kubelet serves the same log as current and
-        # previous; count it once.
-        if not previous or log.text != current_text.get(pod["name"]):
-            entries = parse_log(log.text)
-            _mask_versions(entries, version_tokens)
-            miner.add_all(entries, role)
-            per_role[role].append(summarize(entries))
-        if previous and role == "canary":
-            tail = [redact(line)[:300] for line in log.text.splitlines()[-_PREVIOUS_LOG_TAIL:]]
-            previous_logs.append(PreviousLog(pod=pod["name"], container=log.container, tail=tail))
+    current_digest: dict[str, bytes] = {}
+    with ThreadPoolExecutor(max_workers=min(4, max(1, len(jobs)))) as pool:
+        futures = [pool.submit(fetch, job) for job in jobs]
+        for index, (role, pod, previous) in enumerate(jobs):
+            log = futures[index].result()
+            futures[index] = None  # drop the text as soon as it is counted
+            if log.error is not None:
+                if not (previous and log.error.kind == "not_found"):
+                    errors.append(f"logs of {pod['name']}{' (previous)' if previous else ''}: {log.error.message}")
+                continue
+            digest = hashlib.blake2b(log.text.encode(), digest_size=16).digest()
+            # While a container waits in CrashLoopBackOff the kubelet serves the same log as current
+            # and previous; count it once.
+            if not previous:
+                current_digest[pod["name"]] = digest
+            if not previous or digest != current_digest.get(pod["name"]):
+                lines = log.text.splitlines()
+                per_role[role].append(summarize(miner.tap(_masked(iter_entries(lines), version_tokens), role)))
+                del lines
+            if previous and role == "canary":
+                tail = [redact(line)[:300] for line in log.text[-64_000:].splitlines()[-_PREVIOUS_LOG_TAIL:]]
+                previous_logs.append(PreviousLog(pod=pod["name"], container=log.container, tail=tail))
+            del log
     stats = {role: merge_stats(parts) if parts else LogStats() for role, parts in per_role.items()}
     return stats, miner, previous_logs
 

@@ -42,8 +42,9 @@ MAX_ITEMS = 100
 MAX_EVENTS = 200
 MAX_ANALYSIS_RUNS = 5
 MAX_MEASUREMENTS = 3
-# Safety valve for the evidence collector's raw log reads.
-MAX_RAW_LOG_BYTES = 32 * 1024 * 1024
+# Safety valve for the evidence collector's raw log reads (the API keeps the FIRST bytes, so this
+# must stay above what Settings.log_tail_lines lines can weigh).
+MAX_RAW_LOG_BYTES = 128 * 1024 * 1024
 
 ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash"
 DEPLOYMENT_HASH_LABEL = "pod-template-hash"
@@ -1058,8 +1059,12 @@ def fetch_container_log(
     previous: bool = False,
     timestamps: bool = False,
     settings: Settings | None = None,
+    redacted: bool = True,
 ) -> ContainerLog:
-    """The redacted text of one container log, for the evidence collector (not a model tool).
+    """The text of one container log, for the evidence collector (not a model tool).
+
+    Redacted unless `redacted=False`: the evidence collector parses the raw text and redacts what it
+    emits (signature examples, report lines), which is far cheaper than redacting megabytes of logs.
 
     Not capped for a model: up to `tail_lines` lines, bounded by `Settings.log_tail_lines` (the default).
     When `container` is given the pod is not fetched (pass `app_container` from list_pods to save a
@@ -1077,8 +1082,8 @@ def fetch_container_log(
         kube = _kube(settings)
         chosen = container or _pick_container(_get_pod(kube, namespace, pod), None)[0]
         raw = _read_log(kube, namespace, pod, chosen, tail_lines or limit, since_seconds, previous, timestamps)
-        text = redact(raw)
-        return ContainerLog(pod=pod, container=chosen, previous=previous, text=text, lines=len(text.splitlines()))
+        text = redact(raw) if redacted else raw
+        return ContainerLog(pod=pod, container=chosen, previous=previous, text=text, lines=text.count("\n"))
     except _Failure as failure:
         error = ToolError(**redact_data(failure.result["error"]))
     except Exception as exc:  # noqa: BLE001 - the collector must get a result for every pod
