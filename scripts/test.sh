@@ -31,15 +31,14 @@ done
 # --- Python packages -------------------------------------------------------------------------
 source "$ROOT/scripts/bootstrap.sh" test
 
-# --- npm tools (MCP Inspector CLI, pinned in tools.package.json) ------------------------------
-if [ -f "$ROOT/scripts/npm-tools/package.json" ]; then
-  if [ ! -d "$ROOT/.tools/node_modules" ] || [ "$ROOT/scripts/npm-tools/package.json" -nt "$ROOT/.tools/node_modules" ]; then
-    echo "==> installing npm tools into .tools" >&2
-    mkdir -p "$ROOT/.tools"
-    cp "$ROOT/scripts/npm-tools/package.json" "$ROOT/.tools/package.json"
-    (cd "$ROOT/.tools" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
-    touch "$ROOT/.tools/node_modules"
-  fi
+# --- npm tools (MCP Inspector CLI, pinned with a lock file in scripts/npm-tools) --------------
+NPM_SRC="$ROOT/scripts/npm-tools"
+if [ ! -d "$ROOT/.tools/node_modules" ] || [ "$NPM_SRC/package-lock.json" -nt "$ROOT/.tools/node_modules" ]; then
+  echo "==> installing npm tools into .tools" >&2
+  mkdir -p "$ROOT/.tools"
+  cp "$NPM_SRC/package.json" "$NPM_SRC/package-lock.json" "$ROOT/.tools/"
+  (cd "$ROOT/.tools" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$ROOT/.tools/node_modules"
 fi
 
 export ADK_SUPPRESS_EXPERIMENTAL_FEATURE_WARNINGS=true
