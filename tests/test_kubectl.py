@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timezone
-
 import json
+import math
 import re
 import subprocess
+from datetime import datetime, timezone
 from typing import Callable
 
 import pytest
