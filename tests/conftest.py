@@ -88,3 +88,25 @@ def make_kubectl(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Simulate
 @pytest.fixture(scope="session")
 def kubectl(simulator: SimulatedCluster, make_kubectl: Callable[[SimulatedCluster], Kubectl]) -> Kubectl:
     return make_kubectl(simulator)
+
+
+@pytest.fixture
+def product_env(simulator, monkeypatch, tmp_path):
+    """Point the product (tools, agents, settings) at `simulator`, with fresh state in tmp_path.
+
+    The runbook model unless a test sets SELFHEAL_MODEL; no model or GitHub credentials leak in.
+    """
+    from selfheal.config import get_settings
+    from tools import k8s
+
+    for key, value in simulator.environment().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SELFHEAL_MODEL", "runbook")
+    monkeypatch.setenv("SELFHEAL_STATE_DIR", str(tmp_path / "state"))
+    for name in ("GITHUB_TOKEN", "SELFHEAL_GITHUB_TOKEN", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    k8s.reset_clients()
+    yield tmp_path
+    get_settings.cache_clear()
+    k8s.reset_clients()

@@ -20,8 +20,8 @@ from google.genai import types
 from selfheal.config import get_settings
 from selfheal.contract import plugin_prompt
 from selfheal.llm.runbook import RunbookLlm
+from support.chat import Chat
 from selfheal.simulator.scenario import load_expectation, resolve_scenario
-from tools import k8s
 
 RECORDED: list[str] = []  # every model request the recording model saw (serialized)
 
@@ -71,55 +71,6 @@ class PromoterLlm(BaseLlm):
 
 LLMRegistry.register(RecordingRunbookLlm)
 LLMRegistry.register(PromoterLlm)
-
-
-@pytest.fixture
-def product_env(simulator, monkeypatch, tmp_path):
-    """Point the product at the simulator with fresh state; the runbook model unless a test says otherwise."""
-    for key, value in simulator.environment().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("SELFHEAL_MODEL", "runbook")
-    monkeypatch.setenv("SELFHEAL_STATE_DIR", str(tmp_path / "state"))
-    for name in ("GITHUB_TOKEN", "SELFHEAL_GITHUB_TOKEN", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
-    k8s.reset_clients()
-    yield tmp_path
-    get_settings.cache_clear()
-    k8s.reset_clients()
-
-
-class Chat:
-    """One ADK session over the rollout_doctor app, recording what happened per turn."""
-
-    def __init__(self, model: str | None = None):
-        from agents.rollout_doctor.agent import build_app
-
-        self.app = build_app(model)
-        self.runner = InMemoryRunner(app=self.app)
-        self.session_id: str | None = None
-
-    async def ask(self, text: str) -> dict:
-        if self.session_id is None:
-            session = await self.runner.session_service.create_session(app_name=self.app.name, user_id="sre")
-            self.session_id = session.id
-        turn = {"authors": [], "calls": [], "responses": {}, "text": ""}
-        message = types.Content(role="user", parts=[types.Part(text=text)])
-        async for event in self.runner.run_async(user_id="sre", session_id=self.session_id, new_message=message):
-            turn["authors"].append(event.author)
-            for part in event.content.parts if event.content else []:
-                if part.function_call:
-                    turn["calls"].append((event.author, part.function_call.name, dict(part.function_call.args or {})))
-                elif part.function_response:
-                    turn["responses"][part.function_response.name] = part.function_response.response
-                elif part.text and event.is_final_response():
-                    turn["text"] = part.text
-        return turn
-
-    async def state(self) -> dict:
-        session = await self.runner.session_service.get_session(
-            app_name=self.app.name, user_id="sre", session_id=self.session_id)
-        return dict(session.state)
 
 
 def _scenario(name: str):
