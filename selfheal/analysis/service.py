@@ -42,6 +42,21 @@ class _Outcome:
     report: str
 
 
+def _incomplete(judge: JudgeView, errors: list[str]) -> JudgeView:
+    """A passing judge on incomplete evidence (a source failed) is not trusted: inconclusive instead."""
+    gaps = "; ".join(errors)
+    gaps = gaps if len(gaps) <= 400 else gaps[:399] + "…"
+    return JudgeView(
+        verdict="inconclusive",
+        score=judge.score,
+        summary=f"The judge passed the canary on incomplete evidence, which is not enough to promote ({gaps}). "
+        + judge.summary,
+        root_cause=f"unknown: the evidence is incomplete ({gaps})",
+        remediation="Restore the failing source (Kubernetes API access, Prometheus) and analyse again; the canary "
+        "is not promoted on partial evidence unless SELFHEAL_INCONCLUSIVE_POLICY=promote.",
+    )
+
+
 class Overloaded(Exception):
     """Too many analyses are running or queued; the caller should retry later."""
 
@@ -154,6 +169,9 @@ class AnalysisService:
             root_cause=explained["rootCause"],
             remediation=explained["remediation"],
         )
+        if judge.verdict == "promote" and evidence.collection_errors:
+            judge = _incomplete(judge, evidence.collection_errors)
+            self.metrics.errors.labels(kind="evidence_incomplete").inc()
         # The model's own get_canary_evidence call reuses what was just collected.
         evidence_tools.remember_evidence(evidence)
 
@@ -181,27 +199,38 @@ class AnalysisService:
         }
         models = voting_models(self.settings)
 
-        async def one(model: str) -> AgentRunResult:
+        async def one(index: int, model: str) -> AgentRunResult:
             timeout = max(0.1, deadline - time.perf_counter())
-            try:
-                run = await asyncio.wait_for(
-                    run_agent(
-                        model=model,
-                        session_service=self.session_service,
-                        user_id=request.userId or "argo-rollouts",
-                        session_id=session_id_for(request.memory_key, model),
-                        message=message,
-                        state=state,
-                    ),
-                    timeout=timeout,
+            # A model listed twice votes twice, each voter in a session of its own.
+            voter = model if model not in models[:index] else f"{model}#{models[:index].count(model) + 1}"
+            task = asyncio.ensure_future(
+                run_agent(
+                    model=model,
+                    session_service=self.session_service,
+                    user_id=request.userId or "argo-rollouts",
+                    session_id=session_id_for(request.memory_key, voter),
+                    message=message,
+                    state=state,
                 )
-            except (TimeoutError, asyncio.TimeoutError):
+            )
+            try:
+                done, _ = await asyncio.wait({task}, timeout=timeout)
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            if done:
+                run = task.result()
+            else:
+                # Not awaited: a run stuck in cleanup (e.g. on a locked database) must not hold the answer.
+                task.cancel()
+                self._background.add(task)
+                task.add_done_callback(self._late_done)
                 run = AgentRunResult(model=model, error=f"timed out after {timeout:.0f}s (analysis deadline)",
                                      duration_ms=int(timeout * 1000))
             self.metrics.record_run(run)
             return run
 
-        return list(await asyncio.gather(*(one(model) for model in models)))
+        return list(await asyncio.gather(*(one(index, model) for index, model in enumerate(models))))
 
     # --- remediation -----------------------------------------------------------------------
     async def _remediate(self, request: AnalyzeRequest, evidence, response: AnalyzeResponse, deadline: float

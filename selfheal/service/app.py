@@ -30,6 +30,15 @@ from tools import k8s
 
 log = logging.getLogger(__name__)
 
+# How long /readyz waits for each dependency.
+_PROBE_SECONDS = 3.0
+
+
+def _consume(task: asyncio.Future) -> None:
+    """Retrieve a finished probe's exception so a late failure is not reported as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
 
 def validation_error_body(error: ValidationError) -> dict:
     """A JSON error that names the offending field(s) for a person to fix."""
@@ -83,13 +92,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
         checks: dict[str, str] = {}
-        try:
-            await asyncio.wait_for(store.ping(), timeout=5)
-            checks["state_store"] = "ok"
-        except Exception as exc:
+        # Both checks run at once and are waited for at most _PROBE_SECONDS; a check still going on
+        # (a locked database, a hanging API) is left to finish in the background, never cancelled
+        # mid-call, so the probe answers in time.
+        ping = asyncio.ensure_future(store.ping())
+        kube = asyncio.ensure_future(asyncio.to_thread(k8s.check_api))
+        await asyncio.wait({ping, kube}, timeout=_PROBE_SECONDS)
+        for task in (ping, kube):
+            task.add_done_callback(_consume)
+        if not ping.done():
+            checks["state_store"] = f"unavailable: no answer within {_PROBE_SECONDS:.0f}s (locked or unreachable)"
+        elif ping.exception() is not None:
+            exc = ping.exception()
             checks["state_store"] = f"unavailable: {type(exc).__name__}: {exc}"[:300]
-        kube = await asyncio.to_thread(k8s.check_api)
-        checks["kubernetes"] = "ok" if kube is None else f"unavailable: {kube}"
+        else:
+            checks["state_store"] = "ok"
+        if not kube.done():
+            checks["kubernetes"] = f"unavailable: no answer within {_PROBE_SECONDS:.0f}s"
+        else:
+            problem = kube.result()
+            checks["kubernetes"] = "ok" if problem is None else f"unavailable: {problem}"
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 

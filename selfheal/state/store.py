@@ -117,9 +117,10 @@ class StateStore:
         await self.engine.dispose()
 
     async def ping(self) -> None:
-        """Raise when the database cannot be reached (readiness)."""
+        """Raise when the database cannot be read (readiness). It reads a table: `SELECT 1` would
+        pass on a SQLite file that another connection has locked."""
         async with self.engine.connect() as conn:
-            await conn.execute(select(1))
+            await conn.execute(select(_analyses.c.id).limit(1))
 
     # --- analyses ------------------------------------------------------------
     async def save_analysis(self, record: AnalysisRecord) -> None:
