@@ -97,5 +97,59 @@ def mcp(transport: str, host: str | None, port: int | None, log_level: str) -> N
     sys.exit(run_mcp(transport, host, port, log_level))
 
 
+from pathlib import Path  # noqa: E402  (used by the eval group below)
+
+
+@main.group("eval", invoke_without_command=True)
+@click.option("--model", "models", default="runbook", show_default=True,
+              help="Model(s) to evaluate, comma separated (e.g. gemini-2.5-flash,gemini-2.5-pro). "
+                   "`runbook` is the offline model.")
+@click.option("--iterations", "-n", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Runs of every eval set per model (models are not deterministic).")
+@click.option("--report", is_flag=True,
+              help="Print a table per model: pass rate, verdict accuracy, facts, trajectory, tokens, latency per case.")
+@click.option("--evalset", "evalsets", multiple=True, metavar="FILE[:CASE,...]",
+              help="Eval set file, optionally with case ids (repeatable). Default: every evals/evalsets/*.evalset.json.")
+@click.option("--detailed", is_flag=True, help="Pass --print_detailed_results to adk eval (every turn, every metric).")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write one JSON row per case and run to this file.")
+@click.pass_context
+def eval_(ctx: click.Context, models: str, iterations: int, report: bool, evalsets: tuple[str, ...],
+          detailed: bool, json_out: Path | None) -> None:
+    """Run the golden-transcript evals (adk eval) against a simulator serving every scenario.
+
+    Without options this is the offline CI run: the runbook model, every eval set, exit code 1
+    when any case fails. With --model, --iterations and --report it compares real models
+    (GOOGLE_API_KEY must be set for Gemini). See docs/evals.md.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from evals.runner import run_evals
+
+    names = [name.strip() for name in models.split(",") if name.strip()]
+    sys.exit(run_evals(names, iterations, evalsets, report=report, detailed=detailed, json_out=json_out))
+
+
+@eval_.command("record")
+@click.argument("scenario")
+@click.option("--question", "questions", multiple=True,
+              help="A user message (repeat for a multi-turn conversation). Default: the plugin's prompt.")
+@click.option("--model", default=None, help="Model to record with (default: SELFHEAL_MODEL, Gemini, or runbook).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Eval set file to add the case to (default evals/recorded/<scenario>.evalset.json).")
+@click.option("--eval-id", default=None, help="Id of the new case (default <scenario>_<kind>_<model>_<time>).")
+def eval_record(scenario: str, questions: tuple[str, ...], model: str | None, out: Path | None,
+                eval_id: str | None) -> None:
+    """Run SCENARIO (a bundled name or a folder) and write the transcript as a new eval case to review."""
+    from evals.runner import record
+    from selfheal.simulator import ScenarioError
+
+    try:
+        record(scenario, questions, model, out, eval_id)
+    except (ScenarioError, RuntimeError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
     main()
