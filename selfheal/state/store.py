@@ -24,10 +24,11 @@ from sqlalchemy import (
     Table,
     Text,
     insert,
+    inspect,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tools.remediation import RemediationRecord
@@ -62,6 +63,8 @@ _remediations = Table(
     Column("claimed_at", DateTime(timezone=True), nullable=False),
     Column("status", String(32), nullable=False),
     Column("record", Text, nullable=False, default="{}"),
+    # When the holder's lease ends (claimed_at + the holder's own ttl); NULL in rows of older stores.
+    Column("lease_until", DateTime(timezone=True), nullable=True),
 )
 
 
@@ -99,6 +102,14 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True)
 
 
+def _add_lease_column(sync_conn) -> None:
+    """Stores created before `lease_until` existed get the column (no other migration is needed)."""
+    columns = {column["name"] for column in inspect(sync_conn).get_columns("selfheal_remediations")}
+    if "lease_until" not in columns:
+        kind = DateTime(timezone=True).compile(dialect=sync_conn.dialect)
+        sync_conn.exec_driver_sql(f"ALTER TABLE selfheal_remediations ADD COLUMN lease_until {kind}")
+
+
 class StateStore:
     """Analysis and remediation records. Implements `tools.remediation.RemediationStore`."""
 
@@ -112,6 +123,11 @@ class StateStore:
     async def init(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(_metadata.create_all)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(_add_lease_column)
+        except DBAPIError:  # another replica added it at the same moment
+            log.debug("lease_until was added concurrently")
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -171,11 +187,13 @@ class StateStore:
         lease; otherwise this owner holds the lease until now + ttl and True is returned.
         """
         now = _now()
+        until = now + dt.timedelta(seconds=ttl_seconds)
         async with self.engine.begin() as conn:
             try:
                 await conn.execute(
                     insert(_remediations).values(
-                        fingerprint=fingerprint, owner=owner, claimed_at=now, status="claimed", record="{}"
+                        fingerprint=fingerprint, owner=owner, claimed_at=now, lease_until=until, status="claimed",
+                        record="{}",
                     )
                 )
                 return True
@@ -190,18 +208,16 @@ class StateStore:
             record = json.loads(row["record"] or "{}")
             if record.get("issue_number"):
                 return False
-            held_by_other = row["owner"] and row["owner"] != owner
-            if held_by_other and _aware(row["claimed_at"]) > now - dt.timedelta(seconds=ttl_seconds):
+            # The holder's lease lasts as long as the holder asked for (older rows: this caller's ttl).
+            expires = _aware(row["lease_until"] or row["claimed_at"] + dt.timedelta(seconds=ttl_seconds))
+            if row["owner"] and row["owner"] != owner and expires > now:
                 return False
             # Compare-and-swap on the old lease: of two racing takers only one wins.
+            old_lease = _remediations.c.claimed_at == row["claimed_at"]
             result = await conn.execute(
                 update(_remediations)
-                .where(
-                    _remediations.c.fingerprint == fingerprint,
-                    _remediations.c.owner == row["owner"],
-                    _remediations.c.claimed_at == row["claimed_at"],
-                )
-                .values(owner=owner, claimed_at=now)
+                .where(_remediations.c.fingerprint == fingerprint, _remediations.c.owner == row["owner"], old_lease)
+                .values(owner=owner, claimed_at=now, lease_until=until)
             )
             return result.rowcount == 1
 
