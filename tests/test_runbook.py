@@ -87,3 +87,19 @@ def test_describe_remediation_uses_only_tool_urls() -> None:
     assert "dry run" in dry and "/tmp/outbox/x.issue.md" in dry
     error = intents.describe_remediation({"error": {"kind": "refused", "message": "not allowed", "hint": "add it"}})
     assert error == "The fix was not filed: not allowed. add it"
+
+
+def test_namespace_after_in_and_rollout_after_for() -> None:
+    target = intents.resolve_target(Conversation(user_messages=["is the canary of canary-demo in demo-bad healthy?"]))
+    assert (target.namespace, target.rollout) == ("demo-bad", "canary-demo")
+    target = intents.resolve_target(Conversation(
+        user_messages=["file an issue for canary-demo in demo-bad, repo https://github.com/acme/shop"]))
+    assert (target.namespace, target.rollout, target.repo_url) == ("demo-bad", "canary-demo", "https://github.com/acme/shop")
+    target = intents.resolve_target(Conversation(user_messages=["what is wrong in the canary?"]))
+    assert target.namespace is None
+
+
+def test_describe_remediation_reads_a_status_record() -> None:
+    assert intents.describe_remediation({"status": "dry_run", "fingerprint": "n/r/h"}).startswith(
+        "No GitHub token is configured")
+    assert intents.describe_remediation({"status": "nothing filed"}).startswith("Nothing has been filed")

@@ -734,6 +734,11 @@ def explain_evidence(summary: dict) -> dict:
         analysis += " " + detail[0].upper() + detail[1:] + "."
     elif findings:
         analysis += " Findings: " + "; ".join(f[:300] for f in findings[:2]) + "."
+    harmless = [s for s in signatures if not s.get("is_error") and s.get("change") == "new"]
+    if harmless and verdict != "abort":
+        analysis += " New in the canary, not errors: " + "; ".join(
+            f"`{s.get('template')}` x{s.get('canary_count')}" for s in harmless[:2]
+        ) + "."
     if error_signatures and verdict != "abort":
         analysis += " Canary-only error signatures: " + "; ".join(
             f"`{s.get('template')}` x{s.get('canary_count')}" for s in error_signatures[:2]

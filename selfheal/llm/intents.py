@@ -46,11 +46,14 @@ _ROLLOUT_PATTERNS = [
     re.compile(r"rollout\s+(?:named\s+|called\s+)?" + _NAME, re.I),
     re.compile(r"canary\s+(?:of|for)\s+(?:the\s+)?(?:rollout\s+)?['\"`]?" + _NAME, re.I),
     re.compile(_NAME + r"\s+rollout\b", re.I),
+    re.compile(r"\b(?:for|of)\s+['\"`]?" + _NAME + r"['\"`]?\s+in\b", re.I),
 ]
 _NAMESPACE_PATTERNS = [
     re.compile(r"namespace[:\s]+['\"`]?" + _NAME, re.I),
     re.compile(r"\bin\s+(?:the\s+)?['\"`]?" + _NAME + r"['\"`]?\s+namespace", re.I),
     re.compile(r"\b(?:ns|-n)\s+['\"`]?" + _NAME, re.I),
+    # Loosest last: "... canary-demo in demo-bad ..." (stop words such as "in the" are skipped).
+    re.compile(r"\bin\s+['\"`]?" + _NAME + r"['\"`]?(?=[\s,;:?.!]|$)", re.I),
 ]
 _QUALIFIED = re.compile(r"\b([a-z0-9][-a-z0-9]*)/([a-z0-9][-a-z0-9.]*)\b")
 _STABLE_SELECTOR = re.compile(r"stable\s+pods?\s*\(selector:\s*([^)]+)\)|stable[_ -]selector[:=\s]+([^\s,;]+)", re.I)
@@ -109,9 +112,10 @@ def _fill_from_text(target: Target, text: str) -> None:
                 break
     if target.namespace is None:
         for pattern in _NAMESPACE_PATTERNS:
-            match = pattern.search(text)
-            if match and match.group(1).lower() not in _STOP:
-                target.namespace = match.group(1).lower().strip(".")
+            names = [m.group(1).lower().strip(".") for m in pattern.finditer(_REPO.sub(" ", text))]
+            names = [name for name in names if name not in _STOP and name != target.rollout]
+            if names:
+                target.namespace = names[0]
                 break
     qualified = _QUALIFIED.search(_REPO.sub(" ", text))
     if qualified and (target.namespace is None or target.rollout is None):
@@ -209,7 +213,8 @@ def describe_remediation(result: Any) -> str:
         error = result["error"]
         hint = f" {error.get('hint')}" if error.get("hint") else ""
         return f"The fix was not filed: {error.get('message')}.{hint}"
-    action = result.get("action", "unknown")
+    # file_rollout_issue answers with an action; get_remediation_status with the record's status.
+    action = result.get("action") or result.get("status") or "unknown"
     links = [result.get(key) for key in ("issue_url", "session_url", "pr_url") if result.get(key)]
     text = {
         "created": "Filed a new issue",
@@ -218,7 +223,13 @@ def describe_remediation(result: Any) -> str:
         "dry_run": "No GitHub token is configured, so this was a dry run: the issue was written to the outbox",
         "refused": "The remediation was refused",
         "disabled": "Remediation is turned off (SELFHEAL_REMEDIATION_MODE=off)",
-    }.get(action, f"Remediation finished with action '{action}'")
+        "nothing filed": "Nothing has been filed for the current canary revision yet",
+        "issue_filed": "The issue for this revision is filed",
+        "session_started": "The issue is filed and a Jules session is working on the fix",
+        "pr_opened": "Jules opened a pull request for this revision",
+        "session_completed": "The Jules session completed",
+        "session_failed": "The Jules session failed; the issue stays open for a person",
+    }.get(action, f"Remediation status: {action}")
     parts = [text + "."]
     if links:
         parts.append("Links: " + ", ".join(links) + ".")
