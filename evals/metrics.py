@@ -137,32 +137,19 @@ def content_text(content: Any) -> str:
     return "\n".join(part.text for part in content.parts if getattr(part, "text", None) and not getattr(part, "thought", False))
 
 
-# The product's own tolerant reading of a model's answer (fenced JSON, JSON inside prose).
-from selfheal.verdict import _FENCE, _balanced_object  # noqa: E402
-
-
-class _FloatLiteral(float):
-    """A JSON number written with a fraction or exponent."""
+# The product's own tolerant reading of a model's answer (fenced JSON, JSON inside prose), keeping
+# float literals apart from integers as the Go client does.
+from selfheal.contract import FloatLiteral  # noqa: E402
+from selfheal.verdict import json_candidates  # noqa: E402
 
 
 def _loads(raw: str) -> Any:
-    return json.loads(raw, parse_float=_FloatLiteral)
+    return json.loads(raw, parse_float=FloatLiteral)
 
 
 def verdict_json(text: str) -> str | None:
     """The raw JSON of the verdict object in a final answer (whole text, fenced block or embedded)."""
-    text = (text or "").strip()
-    candidates: list[str] = []
-    fenced = _FENCE.search(text)
-    if fenced:
-        candidates.append(fenced.group(1))
-    candidates.append(text)
-    start = text.find("{")
-    if start >= 0:
-        embedded = _balanced_object(text, start)
-        if embedded:
-            candidates.append(embedded)
-    for candidate in candidates:
+    for candidate in json_candidates(text):
         try:
             data = _loads(candidate)
         except ValueError:
@@ -211,7 +198,7 @@ def contract_problems(verdict: FoundVerdict | None) -> list[str]:
     if not isinstance(promote, bool):
         problems.append(f"promote is {promote!r}, not a JSON boolean")
     confidence = verdict.data.get("confidence")
-    if isinstance(confidence, bool) or not isinstance(confidence, int) or isinstance(confidence, _FloatLiteral):
+    if isinstance(confidence, bool) or not isinstance(confidence, int) or isinstance(confidence, FloatLiteral):
         problems.append(f"confidence is {json.dumps(confidence)}, not a JSON integer")
     elif not 0 <= confidence <= 100:
         problems.append(f"confidence {confidence} is outside 0-100")

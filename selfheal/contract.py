@@ -108,7 +108,7 @@ def plugin_request(namespace: str, rollout: str, stable: str = "role=stable", ca
     }
 
 
-class _FloatLiteral(float):
+class FloatLiteral(float):
     """A JSON number written with a fraction or exponent (Go refuses it for an int field)."""
 
 
@@ -125,7 +125,7 @@ def go_decode_error(body: str | bytes) -> str | None:
     import json as _json
 
     try:
-        data = _json.loads(body, parse_float=_FloatLiteral)
+        data = _json.loads(body, parse_float=FloatLiteral)
     except ValueError as exc:
         return f"invalid JSON: {exc}"
     if data is None:
@@ -147,7 +147,7 @@ def _check_object(data: dict, strings: tuple[str, ...], ints: tuple[str, ...], w
         value = data.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or isinstance(value, _FloatLiteral):
+        if isinstance(value, bool) or not isinstance(value, int) or isinstance(value, FloatLiteral):
             return f"{where}{name}: cannot unmarshal {value!r} into int"
         if not -(2**63) <= value < 2**63:
             return f"{where}{name}: {value} overflows int"

@@ -27,24 +27,29 @@ class Verdict(BaseModel):
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
 
 
+def json_candidates(text: str) -> list[str]:
+    """Where a JSON object may sit in a model's answer, best first: a fenced block, the whole
+    text, the first balanced `{...}` inside prose."""
+    text = (text or "").strip()
+    candidates = []
+    fenced = _FENCE.search(text)
+    if fenced:
+        candidates.append(fenced.group(1))
+    candidates.append(text)
+    start = text.find("{")
+    if start >= 0:
+        embedded = _balanced_object(text, start)
+        if embedded:
+            candidates.append(embedded)
+    return candidates
+
+
 def parse_verdict(text: str | dict | None) -> Verdict | None:
     """A Verdict from a model's final output: a dict, JSON, fenced JSON or prose around one object."""
     if text is None:
         return None
-    if isinstance(text, dict):
-        candidates: list[object] = [text]
-    else:
-        candidates = []
-        fenced = _FENCE.search(text)
-        if fenced:
-            candidates.append(fenced.group(1))
-        candidates.append(text.strip())
-        start = text.find("{")
-        if start >= 0:
-            candidates.append(_balanced_object(text, start))
+    candidates: list[object] = [text] if isinstance(text, dict) else list(json_candidates(text))
     for candidate in candidates:
-        if not candidate:
-            continue
         try:
             data = json.loads(candidate) if isinstance(candidate, str) else candidate
             if not isinstance(data, dict):
