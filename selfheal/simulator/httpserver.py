@@ -16,6 +16,8 @@ logger = logging.getLogger("selfheal.simulator")
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse pooled connections
+    # Small responses otherwise wait ~40 ms for the client's delayed ACK (Nagle's algorithm).
+    disable_nagle_algorithm = True
     server_version = "selfheal-sim"
     sys_version = ""
     timeout = 120  # idle keep-alive connections are closed after this many seconds
