@@ -1,9 +1,9 @@
 """combine(): model votes + the judge -> the plugin's answer (selfheal.analysis.voting).
 
 Rules under test: failed models are excluded and reported with `error`; votes are weighted by
-confidence; a tie is not a promote; fewer valid votes than the quorum leaves the decision to the
-judge (inconclusive -> the failure policy); the judge gate means no vote turns a failing or
-inconclusive judge into a promote. Every answer must decode under the Go client's rules.
+confidence; a tie is not a promote; a failed single model leaves the decision to the judge
+(inconclusive -> the failure policy), and a missed quorum of several voters is never a promote;
+the judge gate means no vote turns a failing or inconclusive judge into a promote. Every answer must decode under the Go client's rules.
 """
 
 from __future__ import annotations
@@ -113,21 +113,33 @@ def test_a_run_without_verdict_and_without_error_text_still_reports_an_error() -
 @pytest.mark.parametrize(
     ("judge", "policy", "promote"),
     [
-        (PASSING, "abort", True),  # the model failed: the judge's own verdict stands
+        (PASSING, "abort", True),  # the only model failed: the judge's own verdict stands
         (FAILING, "promote", False),  # a failing judge is never promoted, whatever the policy
         (UNSURE, "abort", False),  # inconclusive + failed model: the policy (default: do not promote)
         (UNSURE, "promote", True),
     ],
 )
-def test_missing_quorum_falls_back_to_the_judge_under_the_policy(judge: JudgeView, policy: str, promote: bool) -> None:
-    runs = [vote("a", True, 95), failed("b")]
-    wire = decodes(combine(runs, judge, quorum=2, inconclusive_policy=policy))
+def test_a_failed_single_model_falls_back_to_the_judge_under_the_policy(
+    judge: JudgeView, policy: str, promote: bool
+) -> None:
+    wire = decodes(combine([failed("only")], judge, quorum=1, inconclusive_policy=policy))
     assert wire["promote"] is promote
-    assert wire["analysis"].startswith("Only 1 of 2 models answered (quorum 2). Excluded (failed): b: RuntimeError")
+    assert wire["analysis"].startswith("Only 0 of 1 models answered (quorum 1). Excluded (failed): only: RuntimeError")
     assert f"Verdict from the deterministic judge ({judge.verdict}, score {judge.score})" in wire["analysis"]
     assert wire["rootCause"] == judge.root_cause
     assert wire["votingRationale"].endswith("The judge decided.")
+
+
+@pytest.mark.parametrize(("judge", "policy"), [(PASSING, "abort"), (UNSURE, "promote"), (FAILING, "promote")])
+def test_a_missed_quorum_of_several_voters_is_never_a_promote(judge: JudgeView, policy: str) -> None:
+    runs = [vote("a", True, 95), failed("b")]
+    wire = decodes(combine(runs, judge, quorum=2, inconclusive_policy=policy))
+    assert wire["promote"] is False
+    assert "Only 1 of 2 models answered (quorum 2)" in wire["analysis"]
+    assert wire["rootCause"] == judge.root_cause
     assert len(wire["modelResults"]) == 2
+    if judge is not FAILING:
+        assert wire["votingRationale"].endswith("A missed quorum is not a promote, whatever the judge says.")
 
 
 def test_all_models_failed_is_a_judge_answer_with_the_reason() -> None:

@@ -141,6 +141,8 @@ def collect_evidence(
     if comparison is not None:
         inputs = list(comparison.metrics) + inputs
     result = judge(inputs, _health(pods["stable"], "stable"), _health(pods["canary"], "canary"))
+    if result.verdict == "promote" and errors:
+        result = _distrust(result, errors)
 
     return CanaryEvidence(
         namespace=namespace,
@@ -162,6 +164,19 @@ def collect_evidence(
         collection_errors=errors,
         collect_seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _distrust(result: JudgeResult, errors: list[str]) -> JudgeResult:
+    """A pass on partial evidence is not a pass: a source that failed (Prometheus down, logs
+    unreadable) may be exactly the one that would have shown the regression."""
+    gaps = "; ".join(errors)
+    gaps = gaps if len(gaps) <= 300 else gaps[:299] + "…"
+    reason = f"the evidence is incomplete ({gaps}): a pass on partial evidence is not a promote"
+    return result.model_copy(update={
+        "verdict": "inconclusive",
+        "reasons": [reason] + list(result.reasons),
+        "summary": f"inconclusive: {reason}. {result.summary}",
+    })
 
 
 def _rollout_facts(info: dict) -> RolloutFacts:

@@ -42,21 +42,6 @@ class _Outcome:
     report: str
 
 
-def _incomplete(judge: JudgeView, errors: list[str]) -> JudgeView:
-    """A passing judge on incomplete evidence (a source failed) is not trusted: inconclusive instead."""
-    gaps = "; ".join(errors)
-    gaps = gaps if len(gaps) <= 400 else gaps[:399] + "…"
-    return JudgeView(
-        verdict="inconclusive",
-        score=judge.score,
-        summary=f"The judge passed the canary on incomplete evidence, which is not enough to promote ({gaps}). "
-        + judge.summary,
-        root_cause=f"unknown: the evidence is incomplete ({gaps})",
-        remediation="Restore the failing source (Kubernetes API access, Prometheus) and analyse again; the canary "
-        "is not promoted on partial evidence unless SELFHEAL_INCONCLUSIVE_POLICY=promote.",
-    )
-
-
 class Overloaded(Exception):
     """Too many analyses are running or queued; the caller should retry later."""
 
@@ -169,8 +154,8 @@ class AnalysisService:
             root_cause=explained["rootCause"],
             remediation=explained["remediation"],
         )
-        if judge.verdict == "promote" and evidence.collection_errors:
-            judge = _incomplete(judge, evidence.collection_errors)
+        if evidence.collection_errors:
+            # collect_evidence already turned a passing judge on partial evidence into inconclusive.
             self.metrics.errors.labels(kind="evidence_incomplete").inc()
         # The model's own get_canary_evidence call reuses what was just collected.
         evidence_tools.remember_evidence(evidence)

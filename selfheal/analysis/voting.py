@@ -3,7 +3,8 @@
 Rules (each one protects a rollout):
 - failed models are excluded from the vote and reported with `error`;
 - votes are weighted by confidence; promote wins only with strictly more weight (a tie aborts);
-- fewer valid votes than the quorum is not a promote: the judge decides, under the failure policy;
+- fewer valid votes than the quorum: with a single required voter (the default) the judge decides,
+  under the failure policy; when several voters are required (SELFHEAL_QUORUM > 1), never a promote;
 - the judge gate applies last: a failing or inconclusive judge is never turned into a promote.
 """
 
@@ -72,7 +73,13 @@ def combine(
         reason = f"Only {len(valid)} of {len(runs)} models answered (quorum {quorum}).{failed_note}"
         answer = judge_answer(judge, reason, inconclusive_policy)
         answer.modelResults = results
-        answer.votingRationale = reason + " The judge decided."
+        if quorum > 1 and answer.promote:
+            # Several voters were required and too few answered: that is never a promote.
+            answer.promote = False
+            answer.analysis = f"Not promoted: the voting quorum was missed. {answer.analysis}"
+            answer.votingRationale = reason + " A missed quorum is not a promote, whatever the judge says."
+        else:
+            answer.votingRationale = reason + " The judge decided."
         return answer
 
     promote_weight = sum(result.confidence for _, result in valid if result.promote)
