@@ -212,3 +212,13 @@ async def test_a_store_from_before_lease_until_is_upgraded(tmp_path: Path) -> No
         assert await state.claim_remediation(FP, "old-replica", 1) is False  # now held until +300 s
     finally:
         await state.close()
+
+
+async def test_stores_creating_a_fresh_database_at_once_do_not_collide(tmp_path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    stores = [StateStore.from_url(url) for _ in range(6)]
+    try:
+        await asyncio.gather(*(store.init() for store in stores))
+        assert await stores[0].recent_analyses() == []
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))

@@ -121,8 +121,16 @@ class StateStore:
         return cls(make_engine(url))
 
     async def init(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_metadata.create_all)
+        for attempt in range(3):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(_metadata.create_all)
+                break
+            except DBAPIError as exc:
+                # Two processes (or stores) creating the tables of a fresh database at the same
+                # moment: the loser sees "already exists"; the next checkfirst pass finds them.
+                if "already exists" not in str(exc).lower() or attempt == 2:
+                    raise
         try:
             async with self.engine.begin() as conn:
                 await conn.run_sync(_add_lease_column)
