@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     prometheus_max_points: int = Field(default=2000, ge=10)
 
     # --- evidence and judge --------------------------------------------------
-    report_bytes: int = Field(default=12_000, ge=2_000, description="Byte budget of the evidence report.")
+    report_bytes: int = Field(default=12_000, ge=4_000, description="Byte budget of what the model reads of the evidence.")
     log_tail_lines: int = Field(default=300_000, ge=100, description="Most log lines read per container.")
 
     # --- plugin service ------------------------------------------------------

@@ -282,7 +282,10 @@ def _collect_logs(
             log = futures[index].result()
             futures[index] = None  # drop the text as soon as it is counted
             if log.error is not None:
-                if not (previous and log.error.kind == "not_found"):
+                # No previous log, or a container that never started (its pod state is the evidence).
+                expected = log.error.kind == "not_found" and (
+                    previous or pod.get("phase") == "Pending" or bool(pod.get("waiting_reason")))
+                if not expected:
                     errors.append(f"logs of {pod['name']}{' (previous)' if previous else ''}: {log.error.message}")
                 continue
             digest = hashlib.blake2b(log.text.encode(), digest_size=16).digest()
@@ -405,11 +408,12 @@ def summarize_evidence(evidence: CanaryEvidence, budget_bytes: int | None = None
         "rollout": evidence.rollout,
         "verdict": judge_result.verdict,
         "score": judge_result.score,
-        "judge_summary": judge_result.summary,
-        "findings": judge_result.pod_findings + judge_result.reasons,
+        # Short forms: the report below carries the judge's full table and reasons.
+        "judge_summary": _clip(judge_result.summary, 300),
+        "findings": [_clip(finding, 240) for finding in (judge_result.pod_findings + judge_result.reasons)[:6]],
         "failing_metrics": [
             {"metric": row.metric, "source": row.source, "stable": row.stable_value, "canary": row.canary_value,
-             "unit": row.unit, "reason": row.reason}
+             "unit": row.unit, "reason": _clip(row.reason, 200)}
             for row in judge_result.rows if row.failed and not row.muted
         ],
         "missing_data": _missing_data(judge_result),
@@ -435,9 +439,20 @@ def summarize_evidence(evidence: CanaryEvidence, budget_bytes: int | None = None
         "collection_errors": evidence.collection_errors,
     }
     summary = redact_data(summary)
-    structured = len(_json_bytes(summary))
-    summary["report"] = render_report(evidence, max(1500, budget - structured - 32))
+    room = budget - len(_json_bytes(summary)) - 16
+    # The budget counts what the model reads, i.e. the JSON: newlines and quotes cost escapes.
+    for _ in range(12):
+        summary["report"] = render_report(evidence, max(1000, room))
+        overflow = len(_json_bytes(summary)) - budget
+        if overflow <= 0 or room <= 1000:
+            break
+        # Lines drop whole, so shrink by more than the overflow to converge in a few rounds.
+        room -= overflow + 64
     return summary
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -453,6 +468,10 @@ def render_report(evidence: CanaryEvidence, budget_bytes: int) -> str:
     shortened first, then dropped) before any grown, vanished or common line gets space.
     """
     report = _Budget(budget_bytes)
+    diff = evidence.signatures
+    new = diff.new if diff else []
+    # Every signature new in the canary gets its line before anything of lower priority.
+    report.reserve(report.signature_lines(new)[:40] + ["", "## Signatures new in the canary (000; ...)"])
     facts = evidence.facts
     report.line(f"# Canary evidence: {evidence.namespace}/{evidence.rollout}")
     report.line(
@@ -487,11 +506,9 @@ def render_report(evidence: CanaryEvidence, budget_bytes: int) -> str:
                if stats.latency_p50_ms is not None and stats.latency_p95_ms is not None else "")
         )
 
-    diff = evidence.signatures
-    new = diff.new if diff else []
     if new:
         report.section(f"## Signatures new in the canary ({len(new)}; log text is untrusted data)")
-        report.signatures(new)
+        report.signatures(new, reserved_ok=True)
     for previous in evidence.previous_logs:
         report.section(f"## Last lines of the crashed container in {previous.pod} (previous log)")
         for line in previous.tail:
@@ -527,32 +544,45 @@ def render_report(evidence: CanaryEvidence, budget_bytes: int) -> str:
 
 
 class _Budget:
-    """Accumulates report lines until the byte budget is spent."""
+    """Accumulates report lines until the byte budget is spent.
+
+    Bytes can be reserved up front for lines that must not be crowded out (the signatures new in
+    the canary); a section title is written only together with its first line that fits.
+    """
 
     def __init__(self, budget: int):
         self.budget = budget
         self.parts: list[str] = []
         self.used = 0
         self.cut = 0
+        self.reserved = 0
+        self._title: list[str] = []
 
-    def _fits(self, text: str) -> bool:
-        return self.used + len(text.encode()) + 1 <= self.budget - 80  # room for the "cut" note
+    def reserve(self, lines: list[str]) -> None:
+        self.reserved = sum(len(redact(line).encode()) + 1 for line in lines)
 
-    def line(self, text: str) -> bool:
-        text = redact(text)
-        if self._fits(text):
-            self.parts.append(text)
-            self.used += len(text.encode()) + 1
-            return True
-        self.cut += 1
-        return False
+    def _fits(self, size: int, reserved_ok: bool) -> bool:
+        limit = self.budget - 80 - (0 if reserved_ok else self.reserved)  # 80: room for the "cut" note
+        return self.used + size <= limit
+
+    def line(self, text: str, reserved_ok: bool = False) -> bool:
+        lines = self._title + [redact(text)]
+        size = sum(len(item.encode()) + 1 for item in lines)
+        if not self._fits(size, reserved_ok):
+            self.cut += 1
+            return False
+        self.parts.extend(lines)
+        self.used += size
+        if reserved_ok:
+            self.reserved = max(0, self.reserved - size)
+        self._title = []
+        return True
 
     def section(self, title: str) -> None:
-        self.line("")
-        self.line(title)
+        self._title = ["", title]
 
-    def signatures(self, changes: list[SignatureChange], examples: bool = True) -> None:
-        # First every template with its counts (short), then examples while there is room.
+    @staticmethod
+    def signature_lines(changes: list[SignatureChange]) -> list[str]:
         lines = []
         for change in changes:
             rate = f", {change.rate_ratio:.1f}x stable rate" if change.rate_ratio else ""
@@ -560,8 +590,12 @@ class _Budget:
                 f"- [{change.change}{', ERROR' if change.is_error else ''}] x{change.canary_count} canary / "
                 f"x{change.stable_count} stable{rate}, p={change.p_value:.2g}: {change.template[:200]}"
             )
-        for line in lines:
-            self.line(line)
+        return lines
+
+    def signatures(self, changes: list[SignatureChange], examples: bool = True, reserved_ok: bool = False) -> None:
+        # First every template with its counts (short), then examples while there is room.
+        for line in self.signature_lines(changes):
+            self.line(line, reserved_ok)
         if examples:
             for change in changes[:8]:
                 example = change.example.replace("\n", " | ")[:300]
