@@ -17,6 +17,20 @@ warnings.filterwarnings("ignore", message=r"\[EXPERIMENTAL\]")
 @click.version_option(package_name="selfheal-rollouts")
 def main() -> None:
     """Self-healing rollouts: judge Argo Rollouts canaries and start the fix."""
+    from pydantic import ValidationError
+
+    from selfheal.config import get_settings
+
+    try:
+        get_settings()
+    except ValidationError as exc:  # a bad environment variable: say which, not a traceback
+        problems = "; ".join(f"{_env_name(error['loc'][0])}: {error['msg']}" for error in exc.errors())
+        raise click.ClickException(f"invalid configuration: {problems}") from None
+
+
+def _env_name(field: object) -> str:
+    name = str(field).upper()
+    return name if name.startswith("SELFHEAL_") or name in ("GEMINI_MODEL", "KUBECONFIG") else f"SELFHEAL_{name}"
 
 
 @main.command()
