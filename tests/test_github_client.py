@@ -7,14 +7,18 @@ import time
 import pytest
 from fakes.github_server import GITHUB_TOKEN, REPO, FakeGitHub, github_fake  # noqa: F401 - fixture
 
+from tools import redaction
 from tools.github_client import (
+    _HARD_SECRET_KINDS,
     GitHubClient,
     GitHubError,
     RepoRef,
     check_repo_path,
     fingerprint_marker,
     parse_repo_url,
+    validate_files,
 )
+from tools.redaction import redact
 
 SHOP = parse_repo_url("https://github.com/acme/shop")
 
@@ -261,6 +265,47 @@ def test_pull_request_refuses_credentials_and_the_base_branch(github_fake: FakeG
     with pytest.raises(GitHubError) as missing:
         gh.open_pull_request(SHOP, "release", "t", "b", {"a.py": "x = 1\n"}, 1)
     assert missing.value.kind == "not_found" and "release" in missing.value.message
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        ("TOKEN = 'glpat-" + "a1B2" * 5 + "'\n", "GITLAB_TOKEN"),
+        ("stripe.api_key = 'sk_live_" + "Ab3" * 8 + "'\n", "STRIPE_KEY"),
+        ("CREDS = 'ya29." + "x9Y" * 10 + "'\n", "GOOGLE_OAUTH_TOKEN"),
+        ("SLACK = 'xoxb-1234567890-abcdefghij'\n", "SLACK_TOKEN"),
+        ('HEADERS = {"Authorization": "Basic dXNlcjpodW50ZXIy"}\n', "AUTHORIZATION"),  # user:hunter2
+        ("curl -H 'Authorization: Basic YWRtaW46czNjcjN0' https://x\n", "AUTHORIZATION"),  # admin:s3cr3t
+    ],
+)
+def test_literal_credentials_in_a_change_are_refused(content: str, kind: str) -> None:
+    with pytest.raises(GitHubError, match="credential") as caught:
+        validate_files({"app/settings.py": content})
+    assert caught.value.kind == "refused" and kind in caught.value.message
+
+
+def test_code_that_handles_credentials_is_not_refused() -> None:
+    # These trip the context-recognised redaction kinds (AUTHORIZATION, COOKIE, SECRET_VALUE), which is
+    # right for logs but would refuse ordinary fixes, so they are not hard credentials.
+    code = (
+        "def auth(request):\n"
+        "    authorization = request.headers.get('Authorization', '')\n"
+        "    cookie = request.cookies.get('session')\n"
+        "    if cookie:\n"
+        "        return cookie\n"
+        "    # Authorization: Basic auth is required for the admin API\n"
+        "    password = os.environ['DB_PASSWORD']\n"
+        "    return {'Authorization': f'Bearer {token}', 'Basic': 'Basic realm'}\n"
+    )
+    assert validate_files({"app/auth.py": code}) == {"app/auth.py": code}
+    assert "[REDACTED:AUTHORIZATION]" in redact(code) and "[REDACTED:COOKIE]" in redact(code)
+
+
+def test_every_shape_recognised_redaction_kind_is_a_hard_credential() -> None:
+    # A new token kind added to tools.redaction must be classified here too.
+    redaction_kinds = {kind for kind, _pattern in redaction._PATTERNS}
+    context_kinds = {"AUTHORIZATION", "COOKIE", "SECRET_VALUE", "EMAIL"}
+    assert redaction_kinds - context_kinds == _HARD_SECRET_KINDS
 
 
 def test_pull_request_existing_branch_is_a_clear_error(github_fake: FakeGitHub) -> None:

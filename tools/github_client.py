@@ -18,6 +18,8 @@ attempt took effect, so a retry never files twice).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 import secrets
@@ -49,18 +51,25 @@ DEFAULT_LABEL_COLOR = "c5def5"
 MAX_BODY_CHARS = 65_000
 MAX_PR_FILES = 50
 MAX_FILE_BYTES = 1_000_000
-# Redaction kinds that are certainly credentials; a proposed file containing one is refused
-# (code such as `password = os.environ[...]` only trips the generic SECRET_VALUE/EMAIL kinds).
+# Redaction kinds that are certainly credentials (recognised by their shape, or a literal
+# `Bearer <token>` / `user:password@`); a proposed file containing one is refused. The kinds recognised
+# only by their context stay out: SECRET_VALUE and EMAIL, and AUTHORIZATION and COOKIE, which fire on
+# ordinary code (`if cookie: ...`, `authorization = request.headers.get(...)`). A literal
+# `Basic <base64 of user:password>` is refused through `_basic_credentials` instead.
 _HARD_SECRET_KINDS = {
     "PRIVATE_KEY",
     "JWT",
     "BEARER_TOKEN",
     "GITHUB_TOKEN",
+    "GITLAB_TOKEN",
     "GOOGLE_API_KEY",
+    "GOOGLE_OAUTH_TOKEN",
     "AWS_ACCESS_KEY",
     "SLACK_TOKEN",
+    "STRIPE_KEY",
     "URL_PASSWORD",
 }
+_BASIC_AUTH_RE = re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])")
 # Web routes that may follow owner/repo in a pasted browser URL.
 _WEB_ROUTES = {
     "tree", "blob", "pull", "pulls", "issues", "commit", "commits", "actions", "releases",
@@ -341,6 +350,19 @@ def check_repo_path(path: str) -> str:
     return normalised
 
 
+def _basic_credentials(text: str) -> bool:
+    """Whether `text` holds a literal HTTP Basic credential: `Basic <base64 of user:password>`."""
+    for match in _BASIC_AUTH_RE.finditer(text):
+        try:
+            decoded = base64.b64decode(match.group(1), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            continue
+        _user, sep, password = decoded.partition(":")
+        if sep and password and decoded.isprintable():
+            return True
+    return False
+
+
 def validate_files(files: Mapping[str, str]) -> dict[str, str]:
     """Check a proposed change (path → full text) and return it with normalised paths.
 
@@ -364,6 +386,8 @@ def validate_files(files: Mapping[str, str]) -> dict[str, str]:
         if len(content.encode("utf-8")) > MAX_FILE_BYTES:
             raise GitHubError("invalid_argument", f"{normalised} is larger than {MAX_FILE_BYTES} bytes")
         kinds = set(_REDACTED_KIND_RE.findall(redact(content))) & _HARD_SECRET_KINDS
+        if _basic_credentials(content):
+            kinds.add("AUTHORIZATION")
         if kinds:
             raise GitHubError(
                 "refused",
