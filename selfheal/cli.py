@@ -24,7 +24,9 @@ def main() -> None:
     try:
         get_settings()
     except ValidationError as exc:  # a bad environment variable: say which, not a traceback
-        problems = "; ".join(f"{_env_name(error['loc'][0])}: {error['msg']}" for error in exc.errors())
+        problems = "; ".join(
+            f"{_env_name(error['loc'][0])}: {error['msg']}" if error["loc"] else error["msg"] for error in exc.errors()
+        )
         raise click.ClickException(f"invalid configuration: {problems}") from None
 
 

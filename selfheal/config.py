@@ -10,8 +10,9 @@ import functools
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -98,6 +99,23 @@ class Settings(BaseSettings):
     jules_require_plan_approval: bool = False
     jules_follow_seconds: float = Field(default=1800.0, ge=0)
     jules_poll_seconds: float = Field(default=15.0, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError("must be http(s)://HOST[:PORT] with no path, e.g. http://selfheal.argo-rollouts.svc:8080")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _quorum_reachable(self) -> "Settings":
+        if self.models and self.quorum > len(self.models):
+            raise ValueError(f"SELFHEAL_QUORUM={self.quorum} needs more models than SELFHEAL_MODELS lists "
+                             f"({len(self.models)}): every analysis would miss its quorum")
+        return self
 
     @field_validator("models", "repo_allowlist", "issue_labels", mode="before")
     @classmethod

@@ -8,19 +8,29 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tools.names import DNS_LABEL, OBJECT_NAME, label_selector_problem
+
 
 class AnalyzeContext(BaseModel):
     """`context` of the plugin request; unknown fields are ignored."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    namespace: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    rolloutName: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+    namespace: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL)
+    rolloutName: str = Field(min_length=1, max_length=253, pattern=OBJECT_NAME)
     stableSelector: str = Field(default="role=stable", min_length=1, max_length=1024)
     canarySelector: str = Field(default="role=canary", min_length=1, max_length=1024)
     extraPrompt: str | None = Field(default=None, max_length=8192)
     repoUrl: str | None = Field(default=None, max_length=2048)
     baseBranch: str | None = Field(default=None, max_length=255)
+
+    @field_validator("stableSelector", "canarySelector")
+    @classmethod
+    def _selector(cls, value: str) -> str:
+        problem = label_selector_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.strip()
 
 
 class AnalyzeRequest(BaseModel):

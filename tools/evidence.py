@@ -262,7 +262,9 @@ def _collect_logs(
     for role in ("stable", "canary"):
         for pod in pods[role]:
             jobs.append((role, pod, False))
-            if (pod.get("restarts") or 0) > 0:
+            # Only the canary's crashed containers: a stable pod's old crash (hours ago, outside
+            # the window) must not inflate the baseline and hide what the canary does now.
+            if role == "canary" and (pod.get("restarts") or 0) > 0:
                 jobs.append((role, pod, True))
 
     def fetch(job: tuple[str, dict, bool]):
@@ -298,7 +300,8 @@ def _collect_logs(
                 per_role[role].append(summarize(miner.tap(_masked(iter_entries(lines), version_tokens), role)))
                 del lines
             if previous and role == "canary":
-                tail = [redact(line)[:300] for line in log.text[-64_000:].splitlines()[-_PREVIOUS_LOG_TAIL:]]
+                # Redact the tail as one text: a multi-line secret (a PEM key) spans lines.
+                tail = [line[:300] for line in redact(log.text[-64_000:]).splitlines()[-_PREVIOUS_LOG_TAIL:]]
                 previous_logs.append(PreviousLog(pod=pod["name"], container=log.container, tail=tail))
             del log
     stats = {role: merge_stats(parts) if parts else LogStats() for role, parts in per_role.items()}

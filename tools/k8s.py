@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 from selfheal.config import Settings, get_settings
 from tools.errors import ToolError, error_result
+from tools.names import NAMESPACE_RE, OBJECT_NAME_RE, label_selector_problem
 from tools.redaction import redact, redact_data
 
 # Caps that keep a tool result small enough for a model's context.
@@ -69,9 +70,9 @@ _SIDECAR_PATTERN = re.compile(
     r"|sidecar|-proxy$|-exporter$"
 )
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_CONTAINER = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_NAME = OBJECT_NAME_RE
+_NAMESPACE = NAMESPACE_RE
+_CONTAINER = NAMESPACE_RE  # container names are DNS labels too
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,8 +336,9 @@ def _check_name(name: str, what: str) -> None:
 
 
 def _check_selector(label_selector: str) -> str:
-    if not isinstance(label_selector, str):
-        raise _invalid("label_selector must be a string such as 'app=web,role=canary'")
+    problem = label_selector_problem(label_selector)
+    if problem:
+        raise _invalid(problem, "For example: 'role=canary' or 'app=web,role in (stable,canary)'.")
     return label_selector.strip()
 
 

@@ -16,7 +16,7 @@ from selfheal.analysis.metrics import ServiceMetrics
 from selfheal.analysis.voting import JudgeView, combine, judge_answer
 from selfheal.config import Settings
 from selfheal.contract import AnalyzeRequest, AnalyzeResponse, plugin_prompt
-from selfheal.guardrails import AUTO_APPROVE_STATE, JUDGE_STATE
+from selfheal.guardrails import JUDGE_STATE
 from selfheal.llm import voting_models
 from selfheal.state import AnalysisRecord, StateStore
 from tools import evidence as evidence_tools
@@ -40,6 +40,15 @@ class _Outcome:
     response: AnalyzeResponse
     judge_verdict: str
     report: str
+    recordable: bool = True  # False for answers forced by missing evidence: never replayed from the record
+
+
+def _selectors(request: AnalyzeRequest) -> str:
+    return f"{request.context.stableSelector}|{request.context.canarySelector}"
+
+
+def _model_answered(response: AnalyzeResponse) -> bool:
+    return any(result.error is None for result in response.modelResults or [])
 
 
 class Overloaded(Exception):
@@ -60,7 +69,7 @@ class AnalysisService:
         self.owner = f"selfheal-{uuid.uuid4().hex[:12]}"
         self._slots = asyncio.Semaphore(settings.max_concurrent_analyses)
         self._waiting = 0
-        self._inflight: dict[tuple[str, str], asyncio.Task[AnalyzeResponse]] = {}
+        self._inflight: dict[tuple[str, str, str], asyncio.Task[AnalyzeResponse]] = {}
         self._background: set[asyncio.Task] = set()
 
     async def close(self) -> None:
@@ -73,9 +82,10 @@ class AnalysisService:
         started = time.perf_counter()
         context = request.context
         canary_hash = await self._canary_hash(context.namespace, context.rolloutName, started)
-        key = (request.memory_key, canary_hash)
+        # An answer is about these pods: other selectors on the same revision are another question.
+        key = (request.memory_key, canary_hash, _selectors(request))
 
-        cached = await self._cached(request.memory_key, canary_hash, started)
+        cached = await self._cached(request, canary_hash, started)
         if cached is not None:
             self.metrics.cache_hits.inc()
             self.metrics.observe(cached, "record", time.perf_counter() - started)
@@ -106,14 +116,23 @@ class AnalysisService:
         self._waiting -= 1
 
     async def _analyze_once(self, request: AnalyzeRequest, canary_hash: str, started: float) -> AnalyzeResponse:
-        async with self._slots:
+        # Waiting for a slot counts against the deadline: better a 503 the plugin retries than an
+        # analysis left with no time, whose forced abort would then be recorded.
+        wait = started + self.settings.deadline_seconds / 2 - time.perf_counter()
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=max(0.01, wait))
+        except (TimeoutError, asyncio.TimeoutError):
+            self.metrics.errors.labels(kind="overloaded").inc()
+            raise Overloaded(retry_after=max(5, int(self.settings.deadline_seconds // 4))) from None
+        try:
             outcome = await self._run_with_deadline(request, canary_hash, started)
+        finally:
+            self._slots.release()
         elapsed = time.perf_counter() - started
-        source = "model" if outcome.response.modelResults and any(
-            r.error is None for r in outcome.response.modelResults
-        ) else "judge"
+        source = "model" if _model_answered(outcome.response) else "judge"
         self.metrics.observe(outcome.response, source, elapsed)
-        await self._record(request, canary_hash, outcome, elapsed, started)
+        if outcome.recordable:
+            await self._record(request, canary_hash, outcome, elapsed, started)
         return outcome.response
 
     # --- the analysis ----------------------------------------------------------------------
@@ -136,14 +155,14 @@ class AnalysisService:
             judge = JudgeView("inconclusive", 0, "", "unknown: the evidence could not be collected in time",
                               "Check the Kubernetes API and Prometheus latency; the analysis deadline is "
                               f"{self.settings.deadline_seconds:.0f}s.")
-            return _Outcome(judge_answer(judge, "Evidence collection timed out.", self.settings.inconclusive_policy),
-                            "inconclusive", "")
+            return _Outcome(judge_answer(judge, "Evidence collection timed out.", "abort"),
+                            "inconclusive", "", recordable=False)
         except Exception as exc:  # evidence collection never raises by contract; this is the last net
             log.exception("evidence collection failed")
             self.metrics.errors.labels(kind="evidence").inc()
             judge = JudgeView("inconclusive", 0, "", f"unknown: evidence collection failed ({type(exc).__name__})", "")
-            return _Outcome(judge_answer(judge, "Evidence collection failed.", self.settings.inconclusive_policy),
-                            "inconclusive", "")
+            return _Outcome(judge_answer(judge, "Evidence collection failed.", "abort"),
+                            "inconclusive", "", recordable=False)
 
         summary = evidence_tools.summarize_evidence(evidence, self.settings.report_bytes)
         explained = evidence_tools.explain_evidence(summary)
@@ -161,13 +180,19 @@ class AnalysisService:
         evidence_tools.remember_evidence(evidence)
 
         runs = await self._vote(request, judge, deadline)
-        response = combine(runs, judge, self.settings.quorum, self.settings.inconclusive_policy)
+        # The inconclusive policy is about too little traffic on complete evidence; a canary we could
+        # not see (no pods, a failed source) is never promoted blind.
+        complete = bool(evidence.canary_pods) and not evidence.collection_errors
+        response = combine(runs, judge, self.settings.quorum,
+                           self.settings.inconclusive_policy if complete else "abort")
 
         if not response.promote and context.repoUrl and (judge.verdict == "abort" or any(
             run.verdict is not None and not run.verdict.promote for run in runs
         )):
             response.prLink = await self._remediate(request, evidence, response, deadline)
-        return _Outcome(response, judge.verdict, summary.get("report", ""))
+        # A judge-only answer on incomplete evidence is not kept: the next measurement tries again.
+        return _Outcome(response, judge.verdict, summary.get("report", ""),
+                        recordable=complete or judge.verdict == "abort" or _model_answered(response))
 
     async def _vote(self, request: AnalyzeRequest, judge: JudgeView, deadline: float) -> list[AgentRunResult]:
         context = request.context
@@ -180,7 +205,9 @@ class AnalysisService:
         state = {
             JUDGE_STATE: {"namespace": context.namespace, "rollout": context.rolloutName,
                           "verdict": judge.verdict, "score": judge.score},
-            AUTO_APPROVE_STATE: False,
+            # The session spans revisions: a verdict left from an earlier analysis must not be
+            # mistaken for this run's when the model ends without one.
+            "verdict": None,
         }
         models = voting_models(self.settings)
 
@@ -278,12 +305,13 @@ class AnalysisService:
             return ""
         return revision or ""
 
-    async def _cached(self, memory_key: str, canary_hash: str, started: float) -> AnalyzeResponse | None:
+    async def _cached(self, request: AnalyzeRequest, canary_hash: str, started: float) -> AnalyzeResponse | None:
         if not canary_hash or self.settings.cache_ttl_seconds <= 0:
             return None
         try:
             record = await self._bounded(
-                self.store.latest_analysis(memory_key, canary_hash, self.settings.cache_ttl_seconds),
+                self.store.latest_analysis(request.memory_key, canary_hash, self.settings.cache_ttl_seconds,
+                                           selectors=_selectors(request)),
                 self._lookup_timeout(started),
             )
         except Exception as exc:  # a locked or unreachable database only costs the cache
@@ -307,6 +335,7 @@ class AnalysisService:
                     namespace=context.namespace,
                     rollout=context.rolloutName,
                     canary_hash=canary_hash,
+                    selectors=_selectors(request),
                     created_at=evidence_tools.utcnow(),
                     promote=outcome.response.promote,
                     confidence=outcome.response.confidence,

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from urllib.parse import urlsplit
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
@@ -27,6 +28,7 @@ from selfheal.llm import voting_models
 from selfheal.service.auth import TokenAuthMiddleware
 from selfheal.state import StateStore
 from tools import k8s
+from tools.redaction import redact_data
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 promote=False,
                 confidence=0,
             )
-        return JSONResponse(answer.wire())
+        # Model and provider text (errors, rationale) may carry secrets; nothing leaves unredacted.
+        return JSONResponse(redact_data(answer.wire()))
 
     if settings.mount_mcp:
         # MCP on /mcp, behind the same token, sharing this app's analysis service (selfheal.mcp_server).
@@ -198,8 +201,6 @@ def _a2a_app(settings: Settings, store: StateStore):
         return None
     adk_app = app_for(resolve_model(settings))
     runner = Runner(app=adk_app, session_service=DatabaseSessionService(db_engine=store.engine))
-    public = settings.public_url or f"http://{settings.host}:{settings.port}"
-    protocol, _, rest = public.partition("://")
-    host, _, port = rest.rstrip("/").partition(":")
-    return to_a2a(adk_app.root_agent, host=host, port=int(port or (443 if protocol == "https" else 80)),
-                  protocol=protocol, runner=runner)
+    public = urlsplit(settings.public_url or f"http://{settings.host}:{settings.port}")
+    return to_a2a(adk_app.root_agent, host=public.hostname or settings.host,
+                  port=public.port or (443 if public.scheme == "https" else 80), protocol=public.scheme, runner=runner)

@@ -45,6 +45,8 @@ _analyses = Table(
     Column("namespace", String(253), nullable=False),
     Column("rollout", String(253), nullable=False),
     Column("canary_hash", String(64), nullable=False),
+    # The stable and canary selectors the analysis compared: an answer for other pods is another answer.
+    Column("selectors", String(2100), nullable=False, default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("promote", Integer, nullable=False),
     Column("confidence", Integer, nullable=False),
@@ -73,6 +75,7 @@ class AnalysisRecord(BaseModel):
     namespace: str
     rollout: str
     canary_hash: str
+    selectors: str = ""
     created_at: dt.datetime
     promote: bool
     confidence: int
@@ -102,12 +105,15 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True)
 
 
-def _add_lease_column(sync_conn) -> None:
-    """Stores created before `lease_until` existed get the column (no other migration is needed)."""
-    columns = {column["name"] for column in inspect(sync_conn).get_columns("selfheal_remediations")}
-    if "lease_until" not in columns:
-        kind = DateTime(timezone=True).compile(dialect=sync_conn.dialect)
-        sync_conn.exec_driver_sql(f"ALTER TABLE selfheal_remediations ADD COLUMN lease_until {kind}")
+def _add_missing_columns(sync_conn) -> None:
+    """Stores created by an older version get the columns added since (no other migration is needed)."""
+    added = [("selfheal_remediations", "lease_until", DateTime(timezone=True), ""),
+             ("selfheal_analyses", "selectors", String(2100), " NOT NULL DEFAULT ''")]
+    for table, column, kind, suffix in added:
+        columns = {c["name"] for c in inspect(sync_conn).get_columns(table)}
+        if column not in columns:
+            sql_type = kind.compile(dialect=sync_conn.dialect)
+            sync_conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}{suffix}")
 
 
 class StateStore:
@@ -133,9 +139,9 @@ class StateStore:
                     raise
         try:
             async with self.engine.begin() as conn:
-                await conn.run_sync(_add_lease_column)
-        except DBAPIError:  # another replica added it at the same moment
-            log.debug("lease_until was added concurrently")
+                await conn.run_sync(_add_missing_columns)
+        except DBAPIError:  # another replica added them at the same moment
+            log.debug("columns were added concurrently")
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -155,12 +161,13 @@ class StateStore:
             await conn.execute(insert(_analyses).values(**values))
 
     async def latest_analysis(
-        self, memory_key: str, canary_hash: str, max_age_seconds: float | None = None
+        self, memory_key: str, canary_hash: str, max_age_seconds: float | None = None, selectors: str = ""
     ) -> AnalysisRecord | None:
-        """The newest analysis of this rollout revision, if younger than `max_age_seconds`."""
+        """The newest analysis of this rollout revision with these selectors, if younger than `max_age_seconds`."""
         query = (
             select(_analyses)
-            .where(_analyses.c.memory_key == memory_key, _analyses.c.canary_hash == canary_hash)
+            .where(_analyses.c.memory_key == memory_key, _analyses.c.canary_hash == canary_hash,
+                   _analyses.c.selectors == selectors)
             .order_by(_analyses.c.created_at.desc())
             .limit(1)
         )

@@ -1,0 +1,126 @@
+"""Regressions found in review: each test reproduces a way a failing canary could be promoted, or
+a healthy one aborted, before the fix."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import yaml
+
+from selfheal.simulator import SimulatedCluster, bundled_scenarios_dir
+from test_service import request_for, serve_in_process, service_env
+
+HEALTHY = "healthy-canary"
+
+
+def _stable_pod_with_old_crash(root: Path) -> Path:
+    """healthy-canary, with one stable pod restarted once after an old crash that answered 500s."""
+    folder = root / HEALTHY
+    shutil.copytree(bundled_scenarios_dir() / HEALTHY, folder)
+    pods_file = folder / "cluster" / "pods.yaml"
+    pods = list(yaml.safe_load_all(pods_file.read_text()))
+    stable = next(p for p in pods if p and p["kind"] == "Pod" and p["metadata"]["labels"].get("role") == "stable")
+    status = next(s for s in stable["status"]["containerStatuses"] if s["name"] == "canary-demo")
+    status["restartCount"] = 1
+    status["lastState"] = {"terminated": {"reason": "Error", "exitCode": 2, "startedAt": "2026-01-01T08:00:00Z",
+                                          "finishedAt": "2026-01-01T09:00:00Z"}}
+    pods_file.write_text(yaml.safe_dump_all(pods, sort_keys=False))
+    old = [f"2026-01-01T08:{m:02d}:{s:02d}.000000000Z 2026/01/01 08:{m:02d}:{s:02d} {500 if s % 2 else 200} - blue"
+           for m in range(0, 50) for s in range(0, 60, 5)]
+    (folder / "logs" / stable["metadata"]["name"] / "canary-demo.previous.log").write_text("\n".join(old) + "\n")
+    return folder
+
+
+def test_an_old_stable_crash_does_not_lower_the_baseline(tmp_path: Path, monkeypatch) -> None:
+    from selfheal.config import get_settings
+    from tools import k8s
+    from tools.evidence import collect_evidence
+
+    with SimulatedCluster([_stable_pod_with_old_crash(tmp_path)]) as cluster:
+        for key, value in cluster.environment().items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        k8s.reset_clients()
+        try:
+            evidence = collect_evidence("demo-healthy", "canary-demo")
+        finally:
+            get_settings.cache_clear()
+            k8s.reset_clients()
+    # The old crash's 300 errors are not part of the stable baseline (the window is the canary's age).
+    assert evidence.stable_logs.server_errors < 30
+    assert evidence.judge.verdict == "promote"
+
+
+async def test_an_answer_for_other_selectors_is_not_replayed(simulator, tmp_path: Path) -> None:
+    async with serve_in_process(service_env(simulator, tmp_path)) as service:
+        # A check with a mistyped canary selector (e.g. from an MCP call) sees no canary: no promote...
+        wrong = request_for(HEALTHY)
+        wrong["context"]["canarySelector"] = "role=canry"
+        assert (await service.analyze(wrong)).json()["promote"] is False
+        # ...and must not answer the plugin's real question about the same revision for 5 minutes.
+        real = await service.analyze(request_for(HEALTHY))
+        assert real.json()["promote"] is True
+
+
+async def test_a_model_without_a_verdict_does_not_reuse_the_last_one(simulator, tmp_path: Path) -> None:
+    from google.adk.models import BaseLlm, LLMRegistry, LlmResponse
+    from google.adk.models.base_llm import LlmCapabilities
+    from google.genai import types
+
+    class ProseOnly(BaseLlm):
+        model: str = "prose-only"
+
+        @classmethod
+        def supported_models(cls) -> list[str]:
+            return ["prose-only"]
+
+        @property
+        def capabilities(self) -> LlmCapabilities:
+            return LlmCapabilities(output_schema_and_tools=False)
+
+        async def generate_content_async(self, llm_request, stream=False):
+            yield LlmResponse(content=types.Content(role="model", parts=[types.Part(text="Looks fine to me.")]))
+
+    LLMRegistry.register(ProseOnly)
+    state_dir = tmp_path / "state"
+    # First the runbook analyses bad-canary (an abort verdict is stored in the rollout's session)...
+    async with serve_in_process(service_env(simulator, state_dir, SELFHEAL_CACHE_TTL_SECONDS="0")) as service:
+        assert (await service.analyze(request_for("bad-canary"))).json()["promote"] is False
+    # ...then a model that never gives a verdict: its vote must fail, not replay the old verdict.
+    env = service_env(simulator, state_dir, SELFHEAL_MODEL="prose-only", SELFHEAL_CACHE_TTL_SECONDS="0")
+    async with serve_in_process(env) as service:
+        answer = (await service.analyze(request_for("bad-canary"))).json()
+    result = answer["modelResults"][0]
+    assert result["modelName"] == "prose-only" and "did not return a usable verdict" in result["error"]
+
+
+async def test_waiting_for_a_slot_never_ends_in_a_recorded_forced_abort(simulator, tmp_path: Path) -> None:
+    import tools.evidence as evidence_tools
+
+    slow = evidence_tools.collect_evidence
+
+    def slow_collect(*args, **kwargs):
+        import time
+
+        time.sleep(2.5)
+        return slow(*args, **kwargs)
+
+    env = service_env(simulator, tmp_path, SELFHEAL_MAX_CONCURRENT_ANALYSES="1", SELFHEAL_DEADLINE_SECONDS="6")
+    original = evidence_tools.collect_evidence
+    evidence_tools.collect_evidence = slow_collect
+    try:
+        async with serve_in_process(env) as service:
+            answers = await asyncio.gather(*(service.analyze(request_for(name)) for name in
+                                             ("healthy-canary", "noisy-but-healthy", "bad-canary")))
+    finally:
+        evidence_tools.collect_evidence = original
+    statuses = [answer.status_code for answer in answers]
+    # Whoever could not get a slot in time is told to retry (503), never answered with a forced abort.
+    assert 503 in statuses
+    for answer in answers:
+        if answer.status_code == 200:
+            assert "timed out" not in answer.json()["analysis"]
+        else:
+            assert answer.headers["Retry-After"]
