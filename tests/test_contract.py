@@ -90,6 +90,9 @@ def test_plugin_request_validates_and_ignores_unknown_fields() -> None:
         (lambda b: b["context"].update(namespace="Bad_NS"), "context.namespace"),
         (lambda b: b["context"].update(rolloutName=""), "context.rolloutName"),
         (lambda b: b["context"].update(canarySelector=7), "context.canarySelector"),
+        (lambda b: b["context"].update(canarySelector="role=canary; rm -rf"), "context.canarySelector"),
+        (lambda b: b["context"].update(stableSelector="app in (web"), "context.stableSelector"),
+        (lambda b: b["context"].update(namespace="n" * 64), "context.namespace"),
     ],
 )
 def test_invalid_requests_name_the_field(mutate, field) -> None:
@@ -99,3 +102,16 @@ def test_invalid_requests_name_the_field(mutate, field) -> None:
         AnalyzeRequest.model_validate(body)
     locations = {".".join(str(p) for p in error["loc"]) for error in info.value.errors()}
     assert field in locations
+
+
+def test_settings_refuse_what_would_break_every_analysis(monkeypatch) -> None:
+    from selfheal.config import Settings
+
+    monkeypatch.setenv("SELFHEAL_PUBLIC_URL", "http://selfheal:8080/prefix")
+    with pytest.raises(ValidationError, match="no path"):
+        Settings()
+    monkeypatch.setenv("SELFHEAL_PUBLIC_URL", "https://selfheal.example.com")
+    monkeypatch.setenv("SELFHEAL_MODELS", "runbook")
+    monkeypatch.setenv("SELFHEAL_QUORUM", "2")
+    with pytest.raises(ValidationError, match="SELFHEAL_QUORUM=2 needs more models"):
+        Settings()
