@@ -219,3 +219,99 @@ def test_session_model_reads_outputs() -> None:
          "outputs": [{"changeSet": {"gitPatch": {}}}, {"pullRequest": {"url": "https://github.com/a/b/pull/3"}}]}
     )  # fmt: skip
     assert session.pr_url == "https://github.com/a/b/pull/3" and session.session_id == "9"
+
+
+# ---------------------------------------------------------------------------- creating at most once
+
+TITLE = "[selfheal demo-bad/canary-demo/768c68c9c8 #7] Fix canary failure"
+
+
+def posts(fake: FakeJules) -> int:
+    return len(fake.requests_to("POST", r"/sessions$"))
+
+
+def lookups(fake: FakeJules) -> int:
+    return len(fake.requests_to("GET", r"/sessions$"))
+
+
+async def test_create_that_fails_after_storing_returns_the_stored_session(jules_fake: FakeJules) -> None:
+    jules_fake.server_error("POST", r"/sessions$", status=500, after=True)
+    sleeps = AsyncSleeps()
+    async with client(jules_fake, sleep=sleeps) as jules:
+        session = await new_session(jules, title=TITLE)
+    assert len(jules_fake.sessions) == 1 and posts(jules_fake) == 1
+    assert session.name == "sessions/1" and session.title == TITLE
+    assert lookups(jules_fake) == 1 and len(sleeps) == 1  # waited once, then looked instead of posting again
+
+
+async def test_create_that_times_out_after_storing_returns_the_stored_session(jules_fake: FakeJules) -> None:
+    jules_fake.slow_create(1.5)
+    async with client(jules_fake, timeout=0.3) as jules:
+        session = await new_session(jules, title=TITLE)
+    assert len(jules_fake.sessions) == 1 and posts(jules_fake) == 1
+    assert session.name == "sessions/1"
+
+
+async def test_create_that_failed_without_storing_is_sent_again(jules_fake: FakeJules) -> None:
+    jules_fake.server_error("POST", r"/sessions$", status=503, times=2)  # answered before anything is stored
+    async with client(jules_fake) as jules:
+        session = await new_session(jules, title=TITLE)
+    assert posts(jules_fake) == 3 and lookups(jules_fake) == 2  # a look before each repeat
+    assert len(jules_fake.sessions) == 1 and session.name == "sessions/1"
+
+
+async def test_create_is_retried_without_looking_when_not_processed(jules_fake: FakeJules) -> None:
+    jules_fake.too_many_requests("POST", r"/sessions$", retry_after="2")
+    sleeps = AsyncSleeps()
+    async with client(jules_fake, sleep=sleeps) as jules:
+        await new_session(jules, title=TITLE)
+    assert posts(jules_fake) == 2 and lookups(jules_fake) == 0 and sleeps == [2.0]
+    assert len(jules_fake.sessions) == 1
+
+
+async def test_refused_connection_is_retried_and_not_ambiguous() -> None:
+    sleeps = AsyncSleeps()
+    async with JulesClient("k", "http://127.0.0.1:9/v1alpha", max_retries=2, sleep=sleeps, jitter=0) as jules:
+        with pytest.raises(JulesError) as caught:
+            await new_session(jules, title=TITLE)
+    assert caught.value.kind == "unreachable" and not caught.value.maybe_processed
+    assert sleeps == [1.0, 2.0]
+
+
+async def test_create_is_not_repeated_when_the_lookup_fails(jules_fake: FakeJules) -> None:
+    jules_fake.server_error("POST", r"/sessions$", after=True)
+    jules_fake.server_error("GET", r"/sessions$", status=503, times=20)
+    async with client(jules_fake, max_retries=2) as jules:
+        with pytest.raises(JulesError) as caught:
+            await new_session(jules, title=TITLE)
+    error = caught.value
+    assert error.maybe_processed and error.kind == "upstream_error" and "looking for the session failed" in error.message
+    assert posts(jules_fake) == 1 and len(jules_fake.sessions) == 1
+    assert lookups(jules_fake) == 3  # the lookup itself is an ordinary GET with retries
+
+
+async def test_create_without_title_is_never_repeated_after_an_ambiguous_failure(jules_fake: FakeJules) -> None:
+    jules_fake.server_error("POST", r"/sessions$", after=True)
+    async with client(jules_fake) as jules:
+        with pytest.raises(JulesError) as caught:
+            await new_session(jules)
+    assert caught.value.maybe_processed and "no title" in (caught.value.hint or "")
+    assert posts(jules_fake) == 1 and lookups(jules_fake) == 0
+
+
+async def test_check_existing_reuses_a_session_across_pages(jules_fake: FakeJules) -> None:
+    async with client(jules_fake) as jules:
+        for index in range(4):
+            await new_session(jules, title=f"other {index}")
+        first = await new_session(jules, title=TITLE)
+        await new_session(jules, repo="shop", title=TITLE + " (not exact)")
+        found = await jules.find_session(TITLE, source=github_source("acme", "shop"), page_size=2)
+        again = await jules.create_session(
+            build_session_request(prompt="p", source=github_source("acme", "shop"), starting_branch="main", title=TITLE),
+            check_existing=True,
+        )
+        assert await jules.find_session(TITLE, source=github_source("acme", "other")) is None
+    assert found is not None and found.name == first.name == again.name == "sessions/5"
+    assert posts(jules_fake) == 6 and len(jules_fake.sessions) == 6
+    queries = [r.query for r in jules_fake.requests_to("GET", r"/sessions$")][:3]
+    assert queries == ["pageSize=2", "pageSize=2&pageToken=2", "pageSize=2&pageToken=4"]

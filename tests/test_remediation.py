@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from selfheal.config import Settings
 from tools.github_client import GitHubClient, parse_repo_url
 from tools.jules_client import JulesClient
 from tools.remediation import (
+    LEASE_SECONDS,
     RemediationRecord,
     RemediationRequest,
     RemediationStore,
@@ -273,7 +275,7 @@ async def test_session_mode_starts_jules_and_links_the_pr(tmp_path, github_fake,
     assert set(body) == {"prompt", "title", "sourceContext", "requirePlanApproval", "automationMode"}
     assert body["sourceContext"] == {"source": "sources/github/acme/shop", "githubRepoContext": {"startingBranch": "main"}}
     assert body["automationMode"] == "AUTO_CREATE_PR" and body["requirePlanApproval"] is False
-    assert body["title"] == "Fix canary failure of demo-bad/canary-demo (7c9f8d6b5)"
+    assert body["title"] == "[selfheal demo-bad/canary-demo/7c9f8d6b5 #1] Fix canary failure of demo-bad/canary-demo (7c9f8d6b5)"
     prompt = body["prompt"]
     for expected in ["https://github.com/acme/shop/issues/1", "ghcr.io/acme/shop:1.5.0", "KeyError on missing 'currency'",
                      "(812x) ERROR KeyError", "Readiness probe failed", "| error rate |", "Fixes #1",
@@ -362,6 +364,86 @@ async def test_jules_rejection_is_reported_and_retried(tmp_path, github_fake, ju
     good = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
     again = await remediate(abort_request(), good, remediation_store, follow=False)
     assert again.action == "commented" and again.jules_session == "sessions/1"
+
+
+def store_later(store: FileRemediationStore, seconds: float = LEASE_SECONDS + 1) -> FileRemediationStore:
+    """The same store seen `seconds` later (every lease taken now has expired)."""
+    return FileRemediationStore(store.path, clock=lambda: time.time() + seconds)
+
+
+def posts(fake: FakeJules) -> int:
+    return len(fake.requests_to("POST", r"/sessions$"))
+
+
+async def test_session_create_that_fails_after_storing_starts_one_session(
+    tmp_path, github_fake, jules_fake, remediation_store
+) -> None:
+    jules_fake.server_error("POST", r"/sessions$", status=500, after=True)
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    result = await remediate(abort_request(), settings, remediation_store, follow=False)
+    assert result.error_kind is None and result.jules_session == "sessions/1", result.message
+    assert posts(jules_fake) == 1 and len(jules_fake.sessions) == 1
+    assert (await remediation_store.get_remediation(result.fingerprint)).status == "session_started"
+
+
+async def test_session_create_that_times_out_after_storing_starts_one_session(
+    tmp_path, github_fake, jules_fake, remediation_store
+) -> None:
+    def impatient_jules(settings: Settings) -> JulesClient:
+        return JulesClient.from_settings(settings, timeout=0.3, backoff_base=0.001, jitter=0.0)
+
+    jules_fake.slow_create(1.5)
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    result = await remediate(abort_request(), settings, remediation_store, follow=False, jules_factory=impatient_jules)
+    assert result.jules_session == "sessions/1", result.message
+    assert posts(jules_fake) == 1 and len(jules_fake.sessions) == 1
+
+
+async def test_abort_after_session_error_reuses_the_session_created_meanwhile(
+    tmp_path, github_fake, jules_fake, remediation_store
+) -> None:
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    jules_fake.server_error("POST", r"/sessions$", status=502, after=True)  # stored, answer lost
+    jules_fake.server_error("GET", r"/sessions$", status=503, times=50)  # and the lookup cannot tell
+    first = await remediate(abort_request(), settings, remediation_store, follow=False)
+    assert first.action == "created" and first.error_kind == "upstream_error" and first.jules_session is None
+    assert "may have been created" in first.message
+    assert (await remediation_store.get_remediation(first.fingerprint)).status == "session_error"
+    assert posts(jules_fake) == 1 and len(jules_fake.sessions) == 1
+    jules_fake._rec.failures.clear()  # Jules answers again
+
+    # Another process, after the lease on starting the session expired.
+    again = await remediate(abort_request(), settings, store_later(remediation_store), follow=False, owner="replica-b")
+    assert again.action == "commented" and again.jules_session == "sessions/1", again.message
+    assert posts(jules_fake) == 1 and len(jules_fake.sessions) == 1
+    record = await remediation_store.get_remediation(first.fingerprint)
+    assert (record.status, record.jules_session) == ("session_started", "sessions/1")
+    comments = [c["body"] for c in github_fake.repo(REPO).comments[1]]
+    assert any("Jules is working on this issue: https://jules.google.com/session/1" in c for c in comments)
+
+
+async def test_session_created_before_a_crash_is_found_again(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    first = await remediate(abort_request(), settings, remediation_store, follow=False)
+    assert first.jules_session == "sessions/1"
+    # The process died between creating the session and saving the record.
+    record = await remediation_store.get_remediation(first.fingerprint)
+    await remediation_store.save_remediation(
+        record.model_copy(update={"jules_session": None, "session_url": None, "status": "issue_filed"})
+    )
+    again = await remediate(abort_request(), settings, store_later(remediation_store), follow=False, owner="after-restart")
+    assert again.jules_session == "sessions/1" and posts(jules_fake) == 1 and len(jules_fake.sessions) == 1
+
+
+async def test_successor_issue_gets_its_own_session(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    await remediate(abort_request(), settings, remediation_store, follow=False)
+    github_fake.repo(REPO).issues[1]["state"] = "closed"
+    successor = await remediate(abort_request(), settings, remediation_store, follow=False)
+    assert (successor.action, successor.issue_number, successor.jules_session) == ("created", 2, "sessions/2")
+    titles = [session.body["title"] for session in jules_fake.sessions.values()]
+    assert [t.split("]")[0] for t in titles] == ["[selfheal demo-bad/canary-demo/7c9f8d6b5 #1",
+                                                  "[selfheal demo-bad/canary-demo/7c9f8d6b5 #2"]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- guardrails

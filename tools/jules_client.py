@@ -1,10 +1,15 @@
 """A small typed client for the Google Jules REST API (v1alpha), on httpx + pydantic.
 
-Endpoints used: `GET /sources` (paginated), `POST /sessions`, `GET /sessions/{id}`,
-`GET /sessions/{id}/activities` (paginated), `POST /sessions/{id}:approvePlan`. Authentication is the
-`X-Goog-Api-Key` header. 429 and 5xx answers (and connection errors) are retried with bounded
-exponential backoff that honours `Retry-After`; 401/403 raise `JulesConfigError` (a bad or missing
-key, or a repository not connected to Jules), other failures raise `JulesError`.
+Endpoints used: `GET /sources` (paginated), `POST /sessions`, `GET /sessions` (paginated),
+`GET /sessions/{id}`, `GET /sessions/{id}/activities` (paginated), `POST /sessions/{id}:approvePlan`.
+Authentication is the `X-Goog-Api-Key` header. 429 and 5xx answers (and connection errors) are retried
+with bounded exponential backoff that honours `Retry-After`; 401/403 raise `JulesConfigError` (a bad or
+missing key, or a repository not connected to Jules), other failures raise `JulesError`.
+
+Creating a session is not idempotent (each session opens its own pull request), so `create_session`
+never repeats a POST blindly: it retries only when the request provably was not processed (429, or no
+connection was made); after a timeout, a 5xx or a dropped connection it looks for a session with the
+exact title first (`find_session`) and creates again only when there is none.
 
 `follow_session` polls a session until it is COMPLETED or FAILED, or until its time bound, and
 returns the last session seen; `Session.pr_url` reads `outputs[].pullRequest.url`.
@@ -153,6 +158,11 @@ class ActivitiesPage(_Model):
     next_page_token: str | None = None
 
 
+class SessionsPage(_Model):
+    sessions: list[Session] = []
+    next_page_token: str | None = None
+
+
 class CreateSessionRequest(_Model):
     """The body of `POST /sessions`; `.payload()` is the exact JSON sent."""
 
@@ -198,14 +208,27 @@ def build_session_request(
 
 
 class JulesError(Exception):
-    """A Jules call failed; `kind` is a `tools.errors.ErrorKind`."""
+    """A Jules call failed; `kind` is a `tools.errors.ErrorKind`.
 
-    def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+    `maybe_processed` is True when a write may have taken effect although it failed (a timeout, a 5xx
+    or a dropped connection after the request was sent): look before writing again.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        hint: str | None = None,
+        maybe_processed: bool = False,
+    ) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.message = redact(message)
         self.status = status
         self.hint = hint
+        self.maybe_processed = maybe_processed
 
     def to_result(self) -> dict:
         extra = {"status": self.status} if self.status is not None else {}
@@ -222,6 +245,10 @@ class JulesConfigError(JulesError):
     def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
         kind: ErrorKind = "unauthorized" if status == 401 else "forbidden" if status == 403 else "not_configured"
         super().__init__(kind, message, status=status, hint=hint or _KEY_HINT)
+
+
+# Failures before the request left this process: safe to repeat even a write.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def _error_detail(response: httpx.Response) -> str:
@@ -264,7 +291,8 @@ class JulesClient:
     Retries: up to `max_retries` for 429, 5xx and connection errors, waiting
     `min(backoff_max, backoff_base * 2**attempt)` (plus up to `jitter` of it at random), or the
     `Retry-After` the server asked for; a `Retry-After` beyond `backoff_max` fails at once with
-    kind `rate_limited`. `sleep` is injectable so tests do not wait.
+    kind `rate_limited`. Session creation is the exception: see `create_session`. `sleep` is
+    injectable so tests do not wait.
     """
 
     def __init__(
@@ -316,24 +344,31 @@ class JulesClient:
         delay = min(self.backoff_max, self.backoff_base * 2**attempt)
         return delay + (random.uniform(0, self.jitter * delay) if self.jitter else 0.0)
 
-    async def _request(self, method: str, path: str, *, params: dict | None = None, json: Any = None) -> Any:
+    def _transport_error(self, exc: httpx.TransportError, what: str, *, maybe_processed: bool) -> JulesError:
+        if isinstance(exc, httpx.TimeoutException):
+            return JulesError("timeout", f"Jules API timed out ({what})", maybe_processed=maybe_processed)
+        return JulesError(
+            "unreachable", f"Jules API at {self.base_url} unreachable ({what}): {type(exc).__name__}",
+            hint="Check SELFHEAL_JULES_API_URL and the network path.", maybe_processed=maybe_processed,
+        )  # fmt: skip
+
+    async def _request(
+        self, method: str, path: str, *, params: dict | None = None, json: Any = None, idempotent: bool = True
+    ) -> Any:
+        """One API call with retries. With `idempotent=False` only failures that prove the request was
+        not processed (429, no connection made) are retried; the others raise at once with
+        `maybe_processed=True`."""
         what = f"{method} {path}"
         attempt = 0
         while True:
             try:
                 response = await self._http.request(method, path, params=params, json=json)
-            except httpx.TimeoutException:
-                if attempt >= self.max_retries:
-                    raise JulesError("timeout", f"Jules API timed out ({what})") from None
-                await self._sleep(self._delay(attempt))
-                attempt += 1
-                continue
             except httpx.TransportError as exc:
+                sent = not isinstance(exc, _NOT_SENT)
+                if sent and not idempotent:
+                    raise self._transport_error(exc, what, maybe_processed=True) from None
                 if attempt >= self.max_retries:
-                    raise JulesError(
-                        "unreachable", f"Jules API at {self.base_url} unreachable ({what}): {type(exc).__name__}",
-                        hint="Check SELFHEAL_JULES_API_URL and the network path.",
-                    ) from None  # fmt: skip
+                    raise self._transport_error(exc, what, maybe_processed=sent and not idempotent) from None
                 await self._sleep(self._delay(attempt))
                 attempt += 1
                 continue
@@ -341,6 +376,10 @@ class JulesClient:
             if status < 400:
                 return response.json() if response.content else {}
             detail = _error_detail(response)
+            if status >= 500 and not idempotent:
+                raise JulesError(
+                    "upstream_error", f"Jules answered {status} ({what}): {detail}", status=status, maybe_processed=True
+                )
             if status == 429 or status >= 500:
                 wait = self._delay(attempt)
                 asked = _retry_after(response, time.time())
@@ -403,9 +442,77 @@ class JulesClient:
 
     # ---------------------------------------------------------------- sessions
 
-    async def create_session(self, request: CreateSessionRequest) -> Session:
-        """Start a session (`POST /sessions`) with the given body; see `build_session_request`."""
-        return Session.model_validate(await self._request("POST", "sessions", json=request.payload()))
+    async def list_sessions_page(self, *, page_token: str | None = None, page_size: int = 100) -> SessionsPage:
+        params: dict[str, Any] = {"pageSize": max(1, min(100, page_size))}
+        if page_token:
+            params["pageToken"] = page_token
+        return SessionsPage.model_validate(await self._request("GET", "sessions", params=params))
+
+    async def find_session(self, title: str, *, source: str | None = None, page_size: int = 100) -> Session | None:
+        """The session whose title is exactly `title` (and, when given, whose source is `source`).
+
+        Pages through the sessions (at most `max_pages` pages; beyond that a warning is logged and
+        None returned). Errors raise `JulesError`: "could not look" is never "not there".
+        """
+        token: str | None = None
+        for _ in range(self.max_pages):
+            page = await self.list_sessions_page(page_token=token, page_size=page_size)
+            for session in page.sessions:
+                context = session.source_context
+                if session.title == title and (source is None or context is None or context.source == source):
+                    return session
+            token = page.next_page_token
+            if not token:
+                return None
+        log.warning("Jules lists more than %d pages of sessions; %r was not among them", self.max_pages, title)
+        return None
+
+    async def create_session(self, request: CreateSessionRequest, *, check_existing: bool = False) -> Session:
+        """Start a session (`POST /sessions`) with the given body, at most once per title.
+
+        A create is repeated only when it provably was not processed (429, or no connection made).
+        After a timeout, a 5xx or a dropped connection the session may exist: after the backoff the
+        sessions are searched for the exact title and source (`find_session`) and a match is returned;
+        only when there is none is the POST sent again (at most `max_retries` times). A failed search
+        raises (never a blind create), as does an ambiguous failure of a request without a title; such
+        errors have `maybe_processed=True`. `check_existing=True` searches before the first POST too:
+        use it when an earlier attempt (another process, a crash) may have created the session.
+        """
+        title = request.title
+        source = request.source_context.source
+        if check_existing and title:
+            existing = await self.find_session(title, source=source)
+            if existing is not None:
+                log.info("Jules session %s with title %r exists; not creating another", existing.name, title)
+                return existing
+        attempt = 0
+        while True:
+            try:
+                data = await self._request("POST", "sessions", json=request.payload(), idempotent=False)
+                return Session.model_validate(data)
+            except JulesError as exc:
+                if not exc.maybe_processed:
+                    raise
+                if not title:
+                    exc.hint = "The session may have been created; it has no title to look it up by, so not retried."
+                    raise
+                error = exc
+            log.warning("creating Jules session %r: %s; looking for it before trying again", title, error)
+            await self._sleep(self._delay(attempt))
+            try:
+                existing = await self.find_session(title, source=source)
+            except JulesError as lookup:
+                raise JulesError(
+                    error.kind, f"{error.message}; then looking for the session failed: {lookup.message}",
+                    status=error.status, maybe_processed=True,
+                    hint="The session may exist; look it up by its title before creating another.",
+                ) from None  # fmt: skip
+            if existing is not None:
+                log.info("Jules session %s was created despite the error; using it", existing.name)
+                return existing
+            if attempt >= self.max_retries:
+                raise error
+            attempt += 1
 
     async def get_session(self, session: str | Session) -> Session:
         return Session.model_validate(await self._request("GET", self._session_path(session)))

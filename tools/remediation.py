@@ -586,8 +586,15 @@ def render_jules_prompt(
     return redact(_clip("\n".join(lines), 24_000))
 
 
-def session_title(request: RemediationRequest) -> str:
-    return redact(f"Fix canary failure of {request.namespace}/{request.rollout} ({request.canary_hash})")
+def session_title(request: RemediationRequest, issue_number: int | None = None) -> str:
+    """`[selfheal <fingerprint> #<issue>] Fix canary failure of ns/rollout (hash)`.
+
+    The title is how a session is found again (`JulesClient.find_session`) after a create whose answer
+    was lost, so it is built only from the fingerprint and the issue number: one session per issue of
+    a revision (a successor issue, filed after the first was closed, gets its own session).
+    """
+    tag = f"{request.fingerprint} #{issue_number}" if issue_number else request.fingerprint
+    return redact(f"[selfheal {tag}] Fix canary failure of {request.namespace}/{request.rollout} ({request.canary_hash})")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -629,7 +636,7 @@ def _session_request(
         prompt=render_jules_prompt(request, repo, base_branch, issue_url, issue_number),
         source=github_source(repo.owner, repo.name),
         starting_branch=base_branch,
-        title=session_title(request),
+        title=session_title(request, issue_number),
         require_plan_approval=settings.jules_require_plan_approval,
     )
 
@@ -880,16 +887,21 @@ async def _ensure_session(
         )  # fmt: skip
     if not await store.claim_remediation(f"{fingerprint}#session", deps.owner, deps.lease_seconds):
         return result.model_copy(update={"message": f"{result.message}; another replica is starting the Jules session"})
+    # Unless the issue was filed by this very call, an earlier attempt may have created the session and
+    # lost the answer (a timeout or 5xx: status session_error; or a crash before the record was saved):
+    # look for it by its title before creating one.
+    check_existing = result.action != "created"
     try:
         async with deps.jules_factory(settings) as jules:
-            session = await jules.create_session(session_request)
+            session = await jules.create_session(session_request, check_existing=check_existing)
     except JulesError as exc:
         record = record.model_copy(update={"status": "session_error", "updated_at": datetime.now(timezone.utc)})
         await store.save_remediation(record)
         what = "configuration" if isinstance(exc, JulesConfigError) else "error"
-        return result.model_copy(
-            update={"message": f"{result.message}; Jules session not started ({what}): {exc}", "error_kind": exc.kind}
-        )
+        message = f"{result.message}; Jules session not started ({what}): {exc}"
+        if exc.maybe_processed:
+            message += "; it may have been created: the next abort of this revision looks for it before creating one"
+        return result.model_copy(update={"message": message, "error_kind": exc.kind})
     session_url = session.url or f"https://jules.google.com/session/{session.session_id}"
     record = record.model_copy(
         update={"jules_session": session.name or f"sessions/{session.session_id}", "session_url": session_url,

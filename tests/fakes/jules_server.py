@@ -1,13 +1,17 @@
 """A fake Jules REST API (v1alpha) with scripted session progress.
 
 Endpoints (under `/v1alpha`): sources list (pageSize/pageToken/nextPageToken) and get; sessions
-create/get; activities list (paginated); `sessions/{id}:approvePlan`. The key must arrive in
-`X-Goog-Api-Key` (missing → 401 UNAUTHENTICATED, wrong → 403 PERMISSION_DENIED).
+create/list (paginated, oldest first)/get; activities list (paginated); `sessions/{id}:approvePlan`.
+The key must arrive in `X-Goog-Api-Key` (missing → 401 UNAUTHENTICATED, wrong → 403 PERMISSION_DENIED).
 
 Each created session follows a script: every `GET` of the session moves it one state further along
 `states` (default QUEUED → PLANNING → IN_PROGRESS → COMPLETED). A session in AWAITING_PLAN_APPROVAL
 stays there until `:approvePlan`. COMPLETED carries `outputs[].pullRequest.url` (unless the script says
 `pr_url=None`); FAILED carries none. `script_next_session(...)` changes the script of the next session.
+
+Scripted failures: `fail(...)`, `too_many_requests(...)`, `server_error(..., after=True)` (the session
+is stored, then a 5xx is answered) and `slow_create(seconds)` (the next create is stored, then the
+answer waits `seconds`: a client timeout after the write).
 
 Fixture `jules_fake` (import it into a test module): a started fake accepting `JULES_KEY` with the
 source `sources/github/acme/shop`.
@@ -15,6 +19,7 @@ source `sources/github/acme/shop`.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import threading
@@ -71,6 +76,7 @@ class FakeJules(FakeAPI):
         self._scripts: list[SessionScript] = []
         self._ids = itertools.count(1)
         self._pr_numbers = itertools.count(100)
+        self._create_delays: list[float] = []
         self._state = threading.Lock()
 
     # ------------------------------------------------------------------ setup and inspection
@@ -92,6 +98,18 @@ class FakeJules(FakeAPI):
             method, pattern, 429, times=times, headers={"Retry-After": retry_after},
             body={"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}},
         )  # fmt: skip
+
+    def server_error(
+        self, method: str, pattern: str, *, status: int = 500, times: int = 1, after: bool = False
+    ) -> None:
+        """5xx answers; `after=True` carries the request out first (the client cannot know it succeeded)."""
+        self.fail(method, pattern, status, times=times, after=after,
+                  body={"error": {"code": status, "message": "Internal error encountered.", "status": "INTERNAL"}})
+
+    def slow_create(self, seconds: float, *, times: int = 1) -> None:
+        """The next `times` creates store the session at once but answer only after `seconds`."""
+        with self._state:
+            self._create_delays.extend([seconds] * times)
 
     def created_bodies(self) -> list[dict[str, Any]]:
         return [session.body for session in self.sessions.values()]
@@ -152,6 +170,7 @@ class FakeJules(FakeAPI):
             ("GET", "/sources", self.list_sources),
             ("GET", "/sources/{name:path}", self.get_source),
             ("POST", "/sessions", self.create_session),
+            ("GET", "/sessions", self.list_sessions),
             ("POST", "/sessions/{sid}:approvePlan", self.approve_plan),
             ("GET", "/sessions/{sid}/activities", self.list_activities),
             ("GET", "/sessions/{sid}", self.get_session),
@@ -195,7 +214,20 @@ class FakeJules(FakeAPI):
             if script.pr_url:
                 session.pr_url = script.pr_url.format(owner=owner, repo=repo, number=next(self._pr_numbers))
             self.sessions[session.id] = session
+            delay = self._create_delays.pop(0) if self._create_delays else 0.0
+        if delay:
+            await asyncio.sleep(delay)
         return JSONResponse(self._session_json(session))
+
+    async def list_sessions(self, request: Request) -> Response:
+        size = int_param(request, "pageSize", 30, 1, 100)
+        start = int(request.query_params.get("pageToken") or 0)
+        with self._state:
+            listed = list(self.sessions.values())
+        data: dict[str, Any] = {"sessions": [self._session_json(session) for session in listed[start : start + size]]}
+        if start + size < len(listed):
+            data["nextPageToken"] = str(start + size)
+        return JSONResponse(data)
 
     async def get_session(self, request: Request) -> Response:
         session = self.sessions.get(request.path_params["sid"])
