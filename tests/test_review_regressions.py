@@ -4,7 +4,9 @@ a healthy one aborted, before the fix."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
+import time
 from pathlib import Path
 
 import yaml
@@ -96,31 +98,43 @@ async def test_a_model_without_a_verdict_does_not_reuse_the_last_one(simulator, 
     assert result["modelName"] == "prose-only" and "did not return a usable verdict" in result["error"]
 
 
-async def test_waiting_for_a_slot_never_ends_in_a_recorded_forced_abort(simulator, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def slow_evidence(seconds: float):
+    """Evidence collection that takes `seconds` longer (a slow API server), for the whole service."""
     import tools.evidence as evidence_tools
 
-    slow = evidence_tools.collect_evidence
-
-    def slow_collect(*args, **kwargs):
-        import time
-
-        time.sleep(2.5)
-        return slow(*args, **kwargs)
-
-    env = service_env(simulator, tmp_path, SELFHEAL_MAX_CONCURRENT_ANALYSES="1", SELFHEAL_DEADLINE_SECONDS="6")
     original = evidence_tools.collect_evidence
-    evidence_tools.collect_evidence = slow_collect
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return original(*args, **kwargs)
+
+    evidence_tools.collect_evidence = slow
     try:
-        async with serve_in_process(env) as service:
-            answers = await asyncio.gather(*(service.analyze(request_for(name)) for name in
-                                             ("healthy-canary", "noisy-but-healthy", "bad-canary")))
+        yield
     finally:
         evidence_tools.collect_evidence = original
-    statuses = [answer.status_code for answer in answers]
-    # Whoever could not get a slot in time is told to retry (503), never answered with a forced abort.
-    assert 503 in statuses
-    for answer in answers:
-        if answer.status_code == 200:
-            assert "timed out" not in answer.json()["analysis"]
-        else:
-            assert answer.headers["Retry-After"]
+
+
+async def test_a_request_that_cannot_start_in_time_gets_503_not_a_forced_abort(simulator, tmp_path: Path) -> None:
+    env = service_env(simulator, tmp_path, SELFHEAL_MAX_CONCURRENT_ANALYSES="1", SELFHEAL_DEADLINE_SECONDS="10")
+    with slow_evidence(6):
+        async with serve_in_process(env) as service:
+            first, second = await asyncio.gather(service.analyze(request_for(HEALTHY)),
+                                                 service.analyze(request_for("noisy-but-healthy")))
+    # The first holds the only slot for 6 s+; the second may wait at most half the deadline (5 s).
+    assert first.status_code == 200 and first.json()["promote"] is True
+    assert second.status_code == 503 and int(second.headers["Retry-After"]) >= 5
+
+
+async def test_an_answer_forced_by_an_evidence_timeout_is_not_replayed(simulator, tmp_path: Path) -> None:
+    env = service_env(simulator, tmp_path, SELFHEAL_DEADLINE_SECONDS="4")
+    with slow_evidence(3):
+        async with serve_in_process(env) as service:
+            forced = (await service.analyze(request_for(HEALTHY))).json()
+            assert forced["promote"] is False and "timed out" in forced["analysis"]
+            before = await service.analyses_run()
+            again = (await service.analyze(request_for(HEALTHY))).json()
+            assert "timed out" in again["analysis"]
+            # Analysed again (not answered from a record of the forced abort).
+            assert await service.analyses_run() == before + 1

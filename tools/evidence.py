@@ -17,7 +17,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -38,6 +37,8 @@ _WINDOW_MARGIN_SECONDS = 60
 _MIN_WINDOW_SECONDS = 300
 _MAX_WINDOW_SECONDS = 6 * 3600
 _PREVIOUS_LOG_TAIL = 20
+# A crashed container's previous log is read whole (it is short-lived); this bounds it.
+_PREVIOUS_LOG_LINES = 50_000
 # A canary-only error signature that is significant on its own fails the canary, at any rate.
 NEW_ERRORS = "new_error_signatures"
 
@@ -249,63 +250,73 @@ def _masked(entries: Iterable[LogEntry], tokens: set[str]) -> Iterator[LogEntry]
         yield entry
 
 
+def _hashed(lines: Iterable[str], digest) -> Iterator[str]:
+    for line in lines:
+        digest.update(line.encode())
+        yield line
+
+
 def _collect_logs(
     namespace: str, pods: dict[str, list[dict]], window: int, settings: Settings, errors: list[str],
     version_tokens: set[str],
 ) -> tuple[dict[str, LogStats], SignatureMiner, list[PreviousLog]]:
-    """Fetch logs in parallel (I/O) and stream each through parsing, mining and counting in order.
+    """Stream every current log (over the canary's window) through parsing, mining and counting.
 
-    Texts are fetched unredacted and never kept: only counts, signatures (redacted by the miner)
-    and the redacted tail of crashed containers leave this function.
+    Logs are read unredacted and never kept whole: only counts, signatures (redacted by the miner)
+    and the redacted tail of crashed canary containers leave this function. Memory stays flat
+    whatever the log volume; one shared miner gives a template the same id in both roles.
     """
-    jobs: list[tuple[str, dict, bool]] = []
-    for role in ("stable", "canary"):
-        for pod in pods[role]:
-            jobs.append((role, pod, False))
-            # Only the canary's crashed containers: a stable pod's old crash (hours ago, outside
-            # the window) must not inflate the baseline and hide what the canary does now.
-            if role == "canary" and (pod.get("restarts") or 0) > 0:
-                jobs.append((role, pod, True))
-
-    def fetch(job: tuple[str, dict, bool]):
-        role, pod, previous = job
-        return k8s.fetch_container_log(
-            namespace, pod["name"], container=pod.get("app_container"), tail_lines=settings.log_tail_lines,
-            since_seconds=None if previous else window, previous=previous, settings=settings, redacted=False,
-        )
-
     miner = SignatureMiner()
     per_role: dict[str, list[LogStats]] = {"stable": [], "canary": []}
     previous_logs: list[PreviousLog] = []
-    current_digest: dict[str, bytes] = {}
-    with ThreadPoolExecutor(max_workers=min(4, max(1, len(jobs)))) as pool:
-        futures = [pool.submit(fetch, job) for job in jobs]
-        for index, (role, pod, previous) in enumerate(jobs):
-            log = futures[index].result()
-            futures[index] = None  # drop the text as soon as it is counted
-            if log.error is not None:
-                # No previous log, or a container that never started (its pod state is the evidence).
-                expected = log.error.kind == "not_found" and (
-                    previous or pod.get("phase") == "Pending" or bool(pod.get("waiting_reason")))
-                if not expected:
-                    errors.append(f"logs of {pod['name']}{' (previous)' if previous else ''}: {log.error.message}")
-                continue
-            digest = hashlib.blake2b(log.text.encode(), digest_size=16).digest()
-            # While a container waits in CrashLoopBackOff the kubelet serves the same log as current
-            # and previous; count it once.
-            if not previous:
-                current_digest[pod["name"]] = digest
-            if not previous or digest != current_digest.get(pod["name"]):
-                lines = log.text.splitlines()
-                per_role[role].append(summarize(miner.tap(_masked(iter_entries(lines), version_tokens), role)))
-                del lines
-            if previous and role == "canary":
+
+    def unexpected(pod: dict, error, previous: bool) -> bool:
+        # No previous log, or a container that never started (its pod state is the evidence).
+        expected = error.kind == "not_found" and (
+            previous or pod.get("phase") == "Pending" or bool(pod.get("waiting_reason")))
+        if not expected:
+            errors.append(f"logs of {pod['name']}{' (previous)' if previous else ''}: {error.message}")
+        return not expected
+
+    for role in ("stable", "canary"):
+        for pod in pods[role]:
+            digest = hashlib.blake2b(digest_size=16)
+            try:
+                lines = k8s.stream_container_log_lines(
+                    namespace, pod["name"], container=pod.get("app_container"),
+                    tail_lines=settings.log_tail_lines, since_seconds=window, settings=settings)
+                entries = _masked(iter_entries(_hashed(lines, digest)), version_tokens)
+                per_role[role].append(summarize(miner.tap(entries, role)))
+            except k8s.LogUnavailable as exc:
+                unexpected(pod, exc.error, previous=False)
+            # Only the canary's crashed containers: a stable pod's old crash (hours ago, outside
+            # the window) must not inflate the baseline and hide what the canary does now.
+            if role == "canary" and (pod.get("restarts") or 0) > 0:
+                previous = k8s.fetch_container_log(
+                    namespace, pod["name"], container=pod.get("app_container"), tail_lines=_PREVIOUS_LOG_LINES,
+                    previous=True, settings=settings, redacted=False)
+                if previous.error is not None:
+                    unexpected(pod, previous.error, previous=True)
+                    continue
+                lines = previous.text.split("\n")
+                if lines and lines[-1] == "":
+                    lines.pop()  # split as the stream does, so equal logs hash equal
+                # While a container waits in CrashLoopBackOff the kubelet serves the same log as
+                # current and previous; count it once.
+                if _hashed_digest(lines) != digest.digest():
+                    per_role[role].append(summarize(miner.tap(_masked(iter_entries(lines), version_tokens), role)))
                 # Redact the tail as one text: a multi-line secret (a PEM key) spans lines.
-                tail = [line[:300] for line in redact(log.text[-64_000:]).splitlines()[-_PREVIOUS_LOG_TAIL:]]
-                previous_logs.append(PreviousLog(pod=pod["name"], container=log.container, tail=tail))
-            del log
+                tail = [line[:300] for line in redact("\n".join(lines[-200:])).splitlines()[-_PREVIOUS_LOG_TAIL:]]
+                previous_logs.append(PreviousLog(pod=pod["name"], container=previous.container, tail=tail))
     stats = {role: merge_stats(parts) if parts else LogStats() for role, parts in per_role.items()}
     return stats, miner, previous_logs
+
+
+def _hashed_digest(lines: list[str]) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    for line in lines:
+        digest.update(line.encode())
+    return digest.digest()
 
 
 def _log_metrics(stable: LogStats, canary: LogStats, diff: SignatureDiff | None) -> list[MetricInput]:

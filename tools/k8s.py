@@ -11,6 +11,7 @@ server sent, with the API's own camelCase field names.
 container log, bounded by `Settings.log_tail_lines` instead of the model-sized caps.
 """
 
+import codecs
 import functools
 import json
 import os
@@ -20,6 +21,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import urllib3
@@ -189,6 +191,22 @@ class _Kube:
             raise _Failure(_api_error(exc, op), exc.status, _status_message(exc)) from None
         except Exception as exc:  # noqa: BLE001 - transport errors come in many types
             raise _Failure(_transport_error(exc, self)) from None
+
+    def stream(self, op: _Op, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        """Like `raw`, but yields the body in chunks as it arrives (large logs never sit in memory)."""
+        kwargs = {key: value for key, value in kwargs.items() if value is not None}
+        try:
+            response = method(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
+        except ApiException as exc:
+            raise _Failure(_api_error(exc, op), exc.status, _status_message(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - transport errors come in many types
+            raise _Failure(_transport_error(exc, self)) from None
+        try:
+            yield from response.stream(1 << 16, decode_content=True)
+        except Exception as exc:  # noqa: BLE001 - a connection cut mid-body
+            raise _Failure(_transport_error(exc, self)) from None
+        finally:
+            response.release_conn()
 
     def json(self, op: _Op, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict:
         body = self.raw(op, method, *args, **kwargs)
@@ -841,6 +859,35 @@ def describe_pod(namespace: str, name: str) -> dict:
     return result
 
 
+def _log_request(namespace: str, pod: str, container: str, tail_lines: int | None, since_seconds: int | None,
+                 previous: bool, timestamps: bool) -> dict[str, Any]:
+    return {"container": container, "tail_lines": tail_lines, "since_seconds": since_seconds,
+            "previous": previous or None, "timestamps": timestamps or None, "limit_bytes": MAX_RAW_LOG_BYTES}
+
+
+def _log_failure(failure: _Failure, pod: str, container: str, previous: bool) -> _Failure:
+    """A missing previous log, or the log of a container that never started, is `not_found`."""
+    if previous and failure.status in (400, 404):
+        return _Failure(
+            error_result(
+                "not_found",
+                f"container {container!r} of pod {pod!r} has no previous (crashed) log ({failure.detail})",
+                "The container has not restarted (or the old log was already removed); "
+                "read the current log with previous=False, and check restarts with list_pods.",
+            )
+        )
+    if failure.status == 400:
+        return _Failure(
+            error_result(
+                "not_found",
+                f"container {container!r} of pod {pod!r} has no log ({failure.detail})",
+                "A container that never started (image pull failure, bad config, pending pod) has no log: "
+                "its waiting reason in list_pods or describe_pod, and get_events, explain why.",
+            )
+        )
+    return failure
+
+
 def _read_log(
     kube: _Kube,
     namespace: str,
@@ -853,37 +900,11 @@ def _read_log(
 ) -> str:
     try:
         body = kube.raw(
-            _Op("get", "pods/log", namespace, pod),
-            kube.core.read_namespaced_pod_log,
-            pod,
-            namespace,
-            container=container,
-            tail_lines=tail_lines,
-            since_seconds=since_seconds,
-            previous=previous or None,
-            timestamps=timestamps or None,
-            limit_bytes=MAX_RAW_LOG_BYTES,
+            _Op("get", "pods/log", namespace, pod), kube.core.read_namespaced_pod_log, pod, namespace,
+            **_log_request(namespace, pod, container, tail_lines, since_seconds, previous, timestamps),
         )
     except _Failure as failure:
-        if previous and failure.status in (400, 404):
-            raise _Failure(
-                error_result(
-                    "not_found",
-                    f"container {container!r} of pod {pod!r} has no previous (crashed) log ({failure.detail})",
-                    "The container has not restarted (or the old log was already removed); "
-                    "read the current log with previous=False, and check restarts with list_pods.",
-                )
-            ) from None
-        if failure.status == 400:
-            raise _Failure(
-                error_result(
-                    "not_found",
-                    f"container {container!r} of pod {pod!r} has no log ({failure.detail})",
-                    "A container that never started (image pull failure, bad config, pending pod) has no log: "
-                    "its waiting reason in list_pods or describe_pod, and get_events, explain why.",
-                )
-            ) from None
-        raise
+        raise _log_failure(failure, pod, container, previous) from None
     return body.decode("utf-8", errors="replace")
 
 
@@ -1091,6 +1112,53 @@ def fetch_container_log(
     except Exception as exc:  # noqa: BLE001 - the collector must get a result for every pod
         error = ToolError(kind="upstream_error", message=redact(f"{type(exc).__name__}: {exc}"))
     return ContainerLog(pod=pod, container=container, previous=previous, error=error)
+
+
+class LogUnavailable(Exception):
+    """A container log could not be read; `error` says why, as a tool would."""
+
+    def __init__(self, error: ToolError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def stream_container_log_lines(
+    namespace: str,
+    pod: str,
+    container: str | None = None,
+    tail_lines: int | None = None,
+    since_seconds: int | None = None,
+    settings: Settings | None = None,
+) -> Iterator[str]:
+    """The lines of one current container log as they arrive (no trailing newlines), unredacted.
+
+    For the evidence collector, which parses while reading so even a huge log never sits in memory,
+    and redacts what it emits. Bounded by `Settings.log_tail_lines`. Raises `LogUnavailable`.
+    """
+    settings = settings or get_settings()
+    try:
+        _check_namespace(namespace)
+        _check_name(pod, "pod name")
+        container, tail_lines, since_seconds, _ = _log_args(
+            container, tail_lines, since_seconds, False, settings.log_tail_lines)
+        kube = _kube(settings)
+        chosen = container or _pick_container(_get_pod(kube, namespace, pod), None)[0]
+        chunks = kube.stream(
+            _Op("get", "pods/log", namespace, pod), kube.core.read_namespaced_pod_log, pod, namespace,
+            **_log_request(namespace, pod, chosen, tail_lines or settings.log_tail_lines, since_seconds, False, False),
+        )
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        rest = ""
+        for chunk in chunks:
+            lines = (rest + decoder.decode(chunk)).split("\n")
+            rest = lines.pop()
+            yield from lines
+        rest += decoder.decode(b"", final=True)
+        if rest:
+            yield rest
+    except _Failure as failure:
+        failure = _log_failure(failure, pod, container or "", False)
+        raise LogUnavailable(ToolError(**redact_data(failure.result["error"]))) from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -98,24 +98,27 @@ class AnalysisService:
                 raise Overloaded(retry_after=max(5, int(self.settings.deadline_seconds // 4)))
             # Counted now, not when the task first runs: requests arriving in the same tick must see it.
             self._waiting += 1
-            task = asyncio.create_task(self._analyze_once(request, canary_hash, started))
+            task = asyncio.create_task(self._analyze_once(request, canary_hash, started, key))
             task.add_done_callback(self._analysis_done)
             self._inflight[key] = task
             # Kept briefly after completion so requests that missed the record just before it was
             # written still share this analysis instead of starting another one.
-            task.add_done_callback(
-                lambda _t, k=key: asyncio.get_running_loop().call_later(1.0, self._inflight.pop, k, None)
-            )
+            task.add_done_callback(lambda t, k=key: asyncio.get_running_loop().call_later(1.0, self._forget, k, t))
         else:
             self.metrics.shared_flights.inc()
         # Shielded: a client that disconnects does not cancel the analysis others wait for.
         return await asyncio.shield(task)
 
+    def _forget(self, key: tuple[str, str, str], task: asyncio.Task) -> None:
+        if self._inflight.get(key) is task:  # a newer analysis of the same key stays
+            del self._inflight[key]
+
     def _analysis_done(self, _task: asyncio.Task) -> None:
         # A done callback, so the count drops even for a task cancelled before it ever ran.
         self._waiting -= 1
 
-    async def _analyze_once(self, request: AnalyzeRequest, canary_hash: str, started: float) -> AnalyzeResponse:
+    async def _analyze_once(self, request: AnalyzeRequest, canary_hash: str, started: float,
+                            key: tuple[str, str, str]) -> AnalyzeResponse:
         # Waiting for a slot counts against the deadline: better a 503 the plugin retries than an
         # analysis left with no time, whose forced abort would then be recorded.
         wait = started + self.settings.deadline_seconds / 2 - time.perf_counter()
@@ -133,6 +136,9 @@ class AnalysisService:
         self.metrics.observe(outcome.response, source, elapsed)
         if outcome.recordable:
             await self._record(request, canary_hash, outcome, elapsed, started)
+        elif self._inflight.get(key) is asyncio.current_task():
+            # A forced answer is shared only with requests already waiting, never with later ones.
+            del self._inflight[key]
         return outcome.response
 
     # --- the analysis ----------------------------------------------------------------------
