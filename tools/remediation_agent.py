@@ -6,6 +6,7 @@ the allow-list, the one-issue-per-revision rule and the dry-run outbox apply the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -99,6 +100,12 @@ async def file_rollout_issue(
     starts a Jules session that opens the pull request. Without a GitHub token it writes the exact
     issue to the local outbox (a dry run) and says so. This is a write action: the user must confirm.
 
+    It refuses when the canary's pod-template hash is unknown (the issue could not be tied to one
+    revision), when the judge was inconclusive and you give no root cause, and when the judge
+    passed the canary and you give no root cause. With a root_cause you found yourself it files
+    even for a canary the judge passed or could not decide: use that only for a real fault you can
+    point at in the evidence (logs, events, metrics), and say what it is.
+
     Args:
         namespace: namespace of the Rollout.
         rollout: the Rollout name.
@@ -107,7 +114,8 @@ async def file_rollout_issue(
         base_branch: the branch the fix should start from (default "main").
         stable_selector: label selector of the stable pods.
         canary_selector: label selector of the canary pods.
-        root_cause: your root-cause statement, if you have one (otherwise the judge's findings are used).
+        root_cause: your root-cause statement, if you have one (otherwise the judge's findings are used);
+            required to file for a canary the judge passed or could not decide.
         analysis: your analysis, if you have one.
 
     Returns:
@@ -119,18 +127,37 @@ async def file_rollout_issue(
         return error_result("invalid_argument", "repo_url is required",
                             "Ask the user for the repository URL, e.g. https://github.com/org/app.")
     settings = get_settings()
-    evidence = collect_evidence(namespace, rollout, stable_selector, canary_selector, settings)
+    # Collecting and summarizing evidence is blocking I/O and CPU work: off the event loop, which
+    # serves every other analysis and chat in `selfheal serve`.
+    evidence = await asyncio.to_thread(
+        collect_evidence, namespace, rollout, stable_selector, canary_selector, settings)
     remember_evidence(evidence)
     if not evidence.canary_pods and evidence.collection_errors:
         return error_result("not_found", "; ".join(evidence.collection_errors)[:400],
                             "Check the namespace and rollout name (find_rollouts).")
+    if not evidence.facts.canary_hash:
+        reason = f" ({'; '.join(evidence.collection_errors)[:300]})" if evidence.collection_errors else ""
+        return error_result(
+            "refused",
+            f"the canary pod-template hash of {namespace}/{rollout} is unknown{reason}; an issue is filed per "
+            "canary revision, so it cannot be filed without knowing which revision failed",
+            "Check the rollout with get_rollout (the canary ReplicaSet must exist and be readable), then try again.",
+        )
     if evidence.judge.verdict == "promote" and not root_cause:
         return error_result(
             "refused",
             f"the judge passed this canary (score {evidence.judge.score}); there is no failure to file",
             "File an issue only for a canary that failed, or give the root cause you found.",
         )
-    verdict = explain_evidence(summarize_evidence(evidence, settings.report_bytes))
+    if evidence.judge.verdict == "inconclusive" and not root_cause:
+        return error_result(
+            "refused",
+            f"the judge could not decide on this canary (inconclusive, score {evidence.judge.score}): too little "
+            "traffic or partial evidence, so there is no established failure to file",
+            "Wait for more traffic and analyse again, or give the root cause you found in the evidence.",
+        )
+    summary = await asyncio.to_thread(summarize_evidence, evidence, settings.report_bytes)
+    verdict = explain_evidence(summary)
     if root_cause:
         verdict["rootCause"] = root_cause
     if analysis:
@@ -155,9 +182,10 @@ async def get_remediation_status(namespace: str, rollout: str) -> dict:
     Returns:
         {"fingerprint", "status", "issue_url", "session_url", "pr_url", ...} or {"status": "nothing filed"}.
     """
-    revision = k8s.rollout_revision(namespace, rollout)
+    # The Kubernetes client is synchronous: off the event loop.
+    revision = await asyncio.to_thread(k8s.rollout_revision, namespace, rollout)
     if revision is None:
-        info = k8s.get_rollout(namespace, rollout)
+        info = await asyncio.to_thread(k8s.get_rollout, namespace, rollout)
         if is_error(info):
             return info
         return error_result("not_found", f"rollout {namespace}/{rollout} has no canary revision yet")
