@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from google.adk.models import LlmRequest
+from google.genai import types
+
 from selfheal.contract import plugin_prompt
 from selfheal.llm import intents
 from selfheal.llm.conversation import Conversation, ToolCall
@@ -22,6 +25,15 @@ from selfheal.llm.conversation import Conversation, ToolCall
         ("what is the status of the issue?", "remediation_status"),
         ("yes", "confirm"),
         ("Go ahead", "confirm"),
+        ("Yes, please!", "confirm"),
+        # Only a whole-message yes confirms a write (the guardrail's rule): these do not.
+        ("ok, but don't file", "decline"),
+        ("yes, but check rollout web in shop first", "diagnose"),
+        ("no, not now", "decline"),
+        ("cancel", "decline"),
+        ("don't file an issue for canary-demo", "decline"),
+        ("why don't the canary pods start?", "diagnose"),
+        ("no errors in canary-demo?", "diagnose"),
         ("write me a poem", "other"),
         ("", "other"),
     ],
@@ -72,12 +84,38 @@ def test_single_rollout_and_ambiguity() -> None:
     assert "found no rollout 'x'" in intents.ambiguity_message({"rollouts": []}, intents.Target(rollout="x"))
 
 
-def test_pending_write_only_after_a_confirmation_request() -> None:
-    asked = ToolCall(name="file_rollout_issue", args={"namespace": "n", "rollout": "r", "repo_url": "u"},
-                     response={"confirmation_required": True}, answered=True)
-    assert intents.pending_write(Conversation(history_calls=[asked]), "file_rollout_issue") == asked.args
-    done = ToolCall(name="file_rollout_issue", args=asked.args, response={"action": "created"}, answered=True)
-    assert intents.pending_write(Conversation(history_calls=[asked, done]), "file_rollout_issue") is None
+def _user(text: str) -> types.Content:
+    return types.Content(role="user", parts=[types.Part(text=text)])
+
+
+def _asked(call_id: str, args: dict, response: dict) -> list[types.Content]:
+    return [
+        types.Content(role="model", parts=[types.Part(function_call=types.FunctionCall(
+            id=call_id, name="file_rollout_issue", args=args))]),
+        types.Content(role="user", parts=[types.Part(function_response=types.FunctionResponse(
+            id=call_id, name="file_rollout_issue", response=response))]),
+    ]
+
+
+def test_a_write_waits_for_confirmation_only_in_the_next_message() -> None:
+    args = {"namespace": "n", "rollout": "r", "repo_url": "https://github.com/o/r"}
+    held = {"confirmation_required": True, "message": "This is a write action"}
+    request = [_user("file an issue for rollout r in namespace n, repo https://github.com/o/r"),
+               *_asked("c1", args, held)]
+
+    def waiting(*contents: types.Content) -> dict | None:
+        return intents.awaiting_confirmation(LlmRequest(contents=[*request, *contents]), "file_rollout_issue")
+
+    assert waiting(_user("yes")) == args
+    # Other agents' turns quoted as user text are not the user speaking.
+    assert waiting(_user("For context: [orchestrator] called tool `transfer_to_agent`"), _user("yes")) == args
+    # A reply in between (a decline, another question) ends the wait.
+    assert waiting(_user("no, not now"), _user("yes")) is None
+    # Once the write ran, nothing waits.
+    assert waiting(_user("yes"), *_asked("c2", args, {"action": "dry_run"}), _user("yes")) is None
+    # A refusal is not a held-back write.
+    refused = [_user("file it for r in n, repo x"), *_asked("c3", args, {"error": {"kind": "refused"}})]
+    assert intents.awaiting_confirmation(LlmRequest(contents=[*refused, _user("yes")]), "file_rollout_issue") is None
 
 
 def test_describe_remediation_uses_only_tool_urls() -> None:

@@ -10,9 +10,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from google.adk.models import LlmRequest
+from google.genai import types
+
+from selfheal.guardrails import is_clear_confirmation
 from selfheal.llm.conversation import Conversation
 
-Intent = Literal["diagnose", "remediate", "remediation_status", "confirm", "other"]
+Intent = Literal["diagnose", "remediate", "remediation_status", "confirm", "decline", "other"]
 
 HELP_TEXT = (
     "I watch Argo Rollouts canaries. I can tell you whether a canary is healthy (\"is the canary of "
@@ -25,7 +29,12 @@ HELP_TEXT = (
     "GOOGLE_API_KEY (or SELFHEAL_MODEL) to use a real model."
 )
 
-_CONFIRM = re.compile(r"^\s*(yes|y|yep|yeah|confirm(ed)?|go ahead|do it|proceed|ok(ay)?|sure|approve[d]?)\b", re.I)
+# A short reply that says no to a held-back write ("no", "cancel", "ok, but don't file").
+_DECLINE = re.compile(
+    r"^\W*(no|nope|nah)\W*$|^\W*(no|nope|nah)\s*[,.!;]|^\W*(cancel\w*|never\s*mind|not now)\b"
+    r"|\b(don'?t|do not|no need to)\s+(file|open|create|submit|run|proceed|do (it|that|this))\b",
+    re.I,
+)
 _REMEDIATE = re.compile(
     r"\b(file|open|create|raise|submit|start)\b.{0,40}\b(issue|ticket|bug|pr|pull request|fix|session)\b"
     r"|\bremediat\w*|\bjules\b|\bfix (it|this|the)\b",
@@ -66,8 +75,11 @@ _POD = re.compile(r"\bpod\s+['\"`]?" + _NAME, re.I)
 def classify(text: str) -> Intent:
     if not text:
         return "other"
-    if _CONFIRM.match(text) and len(text) < 60:
+    # Only a whole-message yes confirms a write (the guardrail applies the same rule).
+    if is_clear_confirmation(text):
         return "confirm"
+    if len(text) < 80 and _DECLINE.search(text):
+        return "decline"
     if _STATUS.search(text):
         return "remediation_status"
     if _REMEDIATE.search(text):
@@ -194,13 +206,34 @@ def last_error_line(log_result: dict) -> str | None:
     return None
 
 
-def pending_write(convo: Conversation, tool: str) -> dict[str, Any] | None:
-    """Arguments of the last write the guardrail held back for confirmation, if any."""
-    for call in reversed(convo.history_calls + convo.turn_calls):
-        if call.name == tool:
-            response = call.response if isinstance(call.response, dict) else {}
-            return dict(call.args) if response.get("confirmation_required") else None
-    return None
+def awaiting_confirmation(request: LlmRequest, tool: str) -> dict[str, Any] | None:
+    """Arguments of the write the guardrail held back in the turn just before the user's latest
+    message, if there is one.
+
+    The guardrail accepts a confirmation only in the very next user message: a request from an
+    older turn (declined, or followed by another question) is no longer waiting.
+    """
+    turn = 0  # real user messages seen so far
+    asked_in: int | None = None
+    args: dict[str, Any] = {}
+    for content in request.contents or []:
+        if any(_is_user_message(content, part) for part in content.parts or []):
+            turn += 1
+        for part in content.parts or []:
+            if part.function_call and part.function_call.name == tool:
+                asked_in, args = None, dict(part.function_call.args or {})
+            elif part.function_response and part.function_response.name == tool:
+                response = part.function_response.response
+                asked_in = turn if isinstance(response, dict) and response.get("confirmation_required") else None
+    return args if asked_in is not None and asked_in == turn - 1 else None
+
+
+def _is_user_message(content: types.Content, part: types.Part) -> bool:
+    # The same reading as Conversation: other agents' quoted turns are not the user speaking.
+    if not (part.text and content.role == "user" and not part.thought):
+        return False
+    probe = Conversation.from_request(LlmRequest(contents=[types.Content(role="user", parts=[part])]))
+    return bool(probe.user_messages)
 
 
 def describe_remediation(result: Any) -> str:

@@ -32,6 +32,8 @@ TRANSFER = "transfer_to_agent"
 RESPOND = "set_model_response"
 
 MAX_CALLS_PER_TURN = 8
+# What the remediation agent answers: filing, its status, and yes/no to a held-back write.
+REMEDIATION_INTENTS = ("remediate", "confirm", "decline", "remediation_status")
 
 
 class RunbookLlm(BaseLlm):
@@ -53,7 +55,7 @@ class RunbookLlm(BaseLlm):
         self, llm_request: LlmRequest, stream: bool = False
     ) -> AsyncGenerator[LlmResponse, None]:
         convo = Conversation.from_request(llm_request)
-        part = _next_step(convo)
+        part = _next_step(convo, llm_request)
         yield LlmResponse(
             content=types.Content(role="model", parts=[part]),
             usage_metadata=_usage(llm_request, part),
@@ -62,11 +64,11 @@ class RunbookLlm(BaseLlm):
         )
 
 
-def _next_step(convo: Conversation) -> types.Part:
+def _next_step(convo: Conversation, request: LlmRequest) -> types.Part:
     if EVIDENCE in convo.tools:
         return _diagnosis_step(convo)
     if FILE_ISSUE in convo.tools:
-        return _remediation_step(convo)
+        return _remediation_step(convo, request)
     return _orchestrator_step(convo)
 
 
@@ -76,7 +78,7 @@ def _next_step(convo: Conversation) -> types.Part:
 def _orchestrator_step(convo: Conversation) -> types.Part:
     intent = intents.classify(convo.question)
     if TRANSFER in convo.tools and not convo.called(TRANSFER):
-        if intent in ("remediate", "confirm", "remediation_status"):
+        if intent in REMEDIATION_INTENTS:
             return _call(TRANSFER, agent_name="remediation")
         if intent == "diagnose":
             return _call(TRANSFER, agent_name="diagnosis")
@@ -88,7 +90,7 @@ def _orchestrator_step(convo: Conversation) -> types.Part:
 
 def _diagnosis_step(convo: Conversation) -> types.Part:
     intent = intents.classify(convo.question)
-    if intent in ("remediate", "confirm", "remediation_status") and TRANSFER in convo.tools and not convo.turn_calls:
+    if intent in REMEDIATION_INTENTS and TRANSFER in convo.tools and not convo.turn_calls:
         return _call(TRANSFER, agent_name="remediation")
     if len(convo.turn_calls) >= MAX_CALLS_PER_TURN:
         return _finish(convo, _verdict_without_evidence("The investigation used its tool-call budget."))
@@ -156,7 +158,7 @@ def _verdict_without_evidence(reason: str) -> dict[str, Any]:
 # --- remediation ----------------------------------------------------------------------------
 
 
-def _remediation_step(convo: Conversation) -> types.Part:
+def _remediation_step(convo: Conversation, request: LlmRequest) -> types.Part:
     intent = intents.classify(convo.question)
     if intent == "diagnose" and TRANSFER in convo.tools and not convo.turn_calls:
         return _call(TRANSFER, agent_name="diagnosis")
@@ -168,12 +170,29 @@ def _remediation_step(convo: Conversation) -> types.Part:
     if status is not None:
         return _text(intents.describe_remediation(status))
 
-    target = intents.resolve_target(convo)
+    # Yes or no to the write held back in the previous turn; the guardrail accepts a confirmation
+    # only in the very next message, so an older request is not waiting any more.
+    waiting = intents.awaiting_confirmation(request, FILE_ISSUE)
     if intent == "confirm":
-        pending = intents.pending_write(convo, FILE_ISSUE)
-        if pending is None:
+        if waiting is None:
             return _text("There is nothing waiting for confirmation. Ask me to file an issue for a rollout first.")
-        return _call(FILE_ISSUE, **pending)
+        return _call(FILE_ISSUE, **waiting)
+    if intent == "decline":
+        if waiting is None:
+            return _text("Nothing was waiting for confirmation, and nothing was written.")
+        return _text(
+            f"Cancelled: I did not file the issue for {waiting.get('namespace')}/{waiting.get('rollout')}; "
+            "nothing was written. Ask again whenever you want it filed."
+        )
+
+    target = intents.resolve_target(convo)
+    if intent == "other" and not intents.resolve_target(Conversation(user_messages=[convo.question])).repo_url:
+        # Not a filing request (and not the repository I asked for): never file on an unrelated reply.
+        return _text(
+            "I file the fix for a failed canary (a GitHub issue for Jules) and report what was filed. "
+            "Tell me the rollout, namespace and repository, for example: file an issue for rollout "
+            "canary-demo in namespace demo, repo https://github.com/org/app."
+        )
     if not target.rollout or not target.namespace:
         return _text(
             "Which rollout should the fix be filed for? Tell me the rollout and namespace, "
