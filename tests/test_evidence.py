@@ -93,3 +93,15 @@ def test_tool_errors_are_structured(product_env) -> None:
     assert "hint" in missing["error"]
     empty = get_canary_evidence("", "x")
     assert empty["error"]["kind"] == "invalid_argument"
+
+
+def test_collection_stops_at_its_deadline(product_env) -> None:
+    import time
+
+    started = time.perf_counter()
+    evidence = collect_evidence("demo-large", "canary-demo", deadline=started + 0.3)
+    elapsed = time.perf_counter() - started
+    # large-logs takes seconds to read; past the deadline the reads stop and the gap is named.
+    assert elapsed < 3.0
+    assert any("deadline" in error for error in evidence.collection_errors)
+    assert evidence.judge.verdict != "promote"

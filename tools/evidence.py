@@ -98,8 +98,13 @@ def collect_evidence(
     stable_selector: str = "role=stable",
     canary_selector: str = "role=canary",
     settings: Settings | None = None,
+    deadline: float | None = None,
 ) -> CanaryEvidence:
-    """Gather and judge everything about one canary. Never raises: gaps are listed in collection_errors."""
+    """Gather and judge everything about one canary. Never raises: gaps are listed in collection_errors.
+
+    `deadline` (a `time.perf_counter()` instant) stops the log and metric reads when it passes, so
+    an analysis that gave up waiting does not leave this running: what was not read is a gap.
+    """
     settings = settings or get_settings()
     started = time.perf_counter()
     errors: list[str] = []
@@ -120,7 +125,7 @@ def collect_evidence(
             pods[role] = listed["pods"]
     window = _window_seconds(pods["canary"])
 
-    logs, miner, previous = _collect_logs(namespace, pods, window, settings, errors, _version_tokens(facts))
+    logs, miner, previous = _collect_logs(namespace, pods, window, settings, errors, _version_tokens(facts), deadline)
     diff = miner.diff(limit=50) if miner.roles else None
     names = [pod["name"] for role in ("stable", "canary") for pod in pods[role]]
     events = k8s.get_events(namespace, object_names=names + [rollout] + _replicaset_names(rollout_info), limit=40)
@@ -131,7 +136,9 @@ def collect_evidence(
         event_items = events.get("events", [])
 
     comparison = None
-    if settings.prometheus_url and pods["canary"]:
+    if deadline is not None and time.perf_counter() > deadline:
+        errors.append("prometheus: not queried, the analysis deadline had passed")
+    elif settings.prometheus_url and pods["canary"]:
         comparison = compare_canary_metrics(
             namespace, [p["name"] for p in pods["stable"]], [p["name"] for p in pods["canary"]], window
         )
@@ -256,9 +263,24 @@ def _hashed(lines: Iterable[str], digest) -> Iterator[str]:
         yield line
 
 
+class _PastDeadline(Exception):
+    pass
+
+
+def _until(lines: Iterable[str], deadline: float | None) -> Iterator[str]:
+    """Pass lines on; stop (raise) once the deadline has passed, checked every few thousand lines."""
+    if deadline is None:
+        yield from lines
+        return
+    for count, line in enumerate(lines):
+        if count % 4096 == 0 and time.perf_counter() > deadline:
+            raise _PastDeadline
+        yield line
+
+
 def _collect_logs(
     namespace: str, pods: dict[str, list[dict]], window: int, settings: Settings, errors: list[str],
-    version_tokens: set[str],
+    version_tokens: set[str], deadline: float | None = None,
 ) -> tuple[dict[str, LogStats], SignatureMiner, list[PreviousLog]]:
     """Stream every current log (over the canary's window) through parsing, mining and counting.
 
@@ -285,10 +307,13 @@ def _collect_logs(
                 lines = k8s.stream_container_log_lines(
                     namespace, pod["name"], container=pod.get("app_container"),
                     tail_lines=settings.log_tail_lines, since_seconds=window, settings=settings)
-                entries = _masked(iter_entries(_hashed(lines, digest)), version_tokens)
+                entries = _masked(iter_entries(_hashed(_until(lines, deadline), digest)), version_tokens)
                 per_role[role].append(summarize(miner.tap(entries, role)))
             except k8s.LogUnavailable as exc:
                 unexpected(pod, exc.error, previous=False)
+            except _PastDeadline:
+                errors.append(f"logs: reading stopped at the analysis deadline (at pod {pod['name']})")
+                return _role_stats(per_role), miner, previous_logs
             # Only the canary's crashed containers: a stable pod's old crash (hours ago, outside
             # the window) must not inflate the baseline and hide what the canary does now.
             if role == "canary" and (pod.get("restarts") or 0) > 0:
@@ -308,8 +333,11 @@ def _collect_logs(
                 # Redact the tail as one text: a multi-line secret (a PEM key) spans lines.
                 tail = [line[:300] for line in redact("\n".join(lines[-200:])).splitlines()[-_PREVIOUS_LOG_TAIL:]]
                 previous_logs.append(PreviousLog(pod=pod["name"], container=previous.container, tail=tail))
-    stats = {role: merge_stats(parts) if parts else LogStats() for role, parts in per_role.items()}
-    return stats, miner, previous_logs
+    return _role_stats(per_role), miner, previous_logs
+
+
+def _role_stats(per_role: dict[str, list[LogStats]]) -> dict[str, LogStats]:
+    return {role: merge_stats(parts) if parts else LogStats() for role, parts in per_role.items()}
 
 
 def _hashed_digest(lines: list[str]) -> bytes:

@@ -4,9 +4,11 @@ remediation and the record. `AnalysisService.analyze` always returns a decodable
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from google.adk.sessions import BaseSessionService, DatabaseSessionService
@@ -71,11 +73,14 @@ class AnalysisService:
         self._waiting = 0
         self._inflight: dict[tuple[str, str, str], asyncio.Task[AnalyzeResponse]] = {}
         self._background: set[asyncio.Task] = set()
+        self._evidence_pool = ThreadPoolExecutor(max_workers=settings.max_concurrent_analyses + 1,
+                                                 thread_name_prefix="selfheal-evidence")
 
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        self._evidence_pool.shutdown(wait=False, cancel_futures=True)
 
     # --- entry point ---------------------------------------------------------------------
     async def analyze(self, request: AnalyzeRequest) -> AnalyzeResponse:
@@ -146,13 +151,15 @@ class AnalysisService:
         context = request.context
         deadline = started + self.settings.deadline_seconds - _ANSWER_MARGIN_SECONDS
         try:
+            # Its own threads: a slow collection never starves /readyz or the revision lookups, and
+            # it stops itself at the deadline instead of running on after we gave up waiting.
             evidence = await asyncio.wait_for(
-                asyncio.to_thread(
-                    evidence_tools.collect_evidence,
-                    context.namespace,
-                    context.rolloutName,
-                    context.stableSelector,
-                    context.canarySelector,
+                asyncio.get_running_loop().run_in_executor(
+                    self._evidence_pool,
+                    functools.partial(
+                        evidence_tools.collect_evidence, context.namespace, context.rolloutName,
+                        context.stableSelector, context.canarySelector, deadline=deadline,
+                    ),
                 ),
                 timeout=max(0.1, deadline - time.perf_counter()),
             )
