@@ -13,6 +13,7 @@ from google.adk.agents.run_config import RunConfig, ToolThreadPoolConfig
 from google.adk.apps import App
 from google.adk.runners import Runner
 from google.adk.sessions import BaseSessionService
+from google.adk.sessions.base_session_service import GetSessionConfig
 from google.genai import types
 
 from selfheal.verdict import Verdict, parse_verdict
@@ -21,7 +22,10 @@ log = logging.getLogger(__name__)
 
 # Sync tools (Kubernetes client, Prometheus, log mining) run on ADK's tool thread pool so one
 # analysis never blocks the event loop that serves the others.
-RUN_CONFIG = RunConfig(tool_thread_pool_config=ToolThreadPoolConfig(max_workers=8))
+# A rollout's session spans its revisions; only its recent events are loaded (the prompt keeps
+# fewer still, see ContextFilterPlugin in the app), so a long-lived rollout stays cheap to analyse.
+RECENT_EVENTS = GetSessionConfig(num_recent_events=200)
+RUN_CONFIG = RunConfig(tool_thread_pool_config=ToolThreadPoolConfig(max_workers=8), get_session_config=RECENT_EVENTS)
 
 
 @dataclass
@@ -75,7 +79,8 @@ async def run_agent(
     try:
         app = app_for(model)
         runner = Runner(app=app, session_service=session_service)
-        session = await session_service.get_session(app_name=app.name, user_id=user_id, session_id=session_id)
+        session = await session_service.get_session(app_name=app.name, user_id=user_id, session_id=session_id,
+                                                    config=RECENT_EVENTS)
         if session is None:
             await session_service.create_session(app_name=app.name, user_id=user_id, session_id=session_id, state=state)
             state_delta = None
@@ -87,7 +92,8 @@ async def run_agent(
         ):
             _account(result, event)
         if result.verdict is None:
-            session = await session_service.get_session(app_name=app.name, user_id=user_id, session_id=session_id)
+            session = await session_service.get_session(app_name=app.name, user_id=user_id, session_id=session_id,
+                                                    config=RECENT_EVENTS)
             stored = (session.state or {}).get("verdict") if session else None
             result.verdict = parse_verdict(stored) or parse_verdict(result.final_text)
         if result.verdict is None:
