@@ -40,7 +40,7 @@ class Kubectl:
 
     def __init__(self, cluster: SimulatedCluster, cache_dir: Path) -> None:
         if KUBECTL is None:
-            pytest.skip("kubectl is not installed (it comes with google-cloud-cli or the 'kubectl' package)")
+            pytest.fail("kubectl is not installed (it comes with google-cloud-cli or the 'kubectl' package)")
         self.cluster = cluster
         self.cache_dir = cache_dir
 

@@ -90,9 +90,10 @@ def test_adk_web_lists_only_the_app(adk_web) -> None:
     assert httpx.get(f"{adk_web}/list-apps").json() == ["rollout_doctor"]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (scripts/test.sh installs it)")
 def test_adk_web_in_a_real_browser(adk_web) -> None:
     from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "Debian chromium is not installed (scripts/test.sh installs it)"
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:

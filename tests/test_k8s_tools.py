@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 import pytest
 
 from selfheal.config import Settings, get_settings
-from selfheal.simulator import SimulatedCluster, bundled_scenarios_dir
+from selfheal.simulator import SimulatedCluster
 from tools import k8s
 from tools.errors import is_error
 
@@ -630,13 +630,6 @@ def test_every_result_is_json(cluster: SimulatedCluster) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _bundled() -> list[Path]:
-    root = bundled_scenarios_dir()
-    return sorted(p for p in root.iterdir() if (p / "scenario.yaml").is_file() and not p.name.startswith("_")) \
-        if root.is_dir() else []
-
-
-@pytest.mark.skipif(not _bundled(), reason="no bundled scenarios in evals/scenarios yet")
 def test_bundled_scenarios(request: pytest.FixtureRequest, use_cluster: Callable[..., None]) -> None:
     simulator: SimulatedCluster = request.getfixturevalue("simulator")
     use_cluster(simulator.kubeconfig)

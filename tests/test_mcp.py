@@ -52,8 +52,7 @@ class Target:
 
     def __init__(self, name: str):
         folder = bundled_scenarios_dir() / name
-        if not (folder / "scenario.yaml").is_file():
-            pytest.skip(f"scenario {name!r} is not bundled in evals/scenarios yet")
+        assert (folder / "scenario.yaml").is_file(), f"scenario {name!r} is not bundled in evals/scenarios"
         meta = yaml.safe_load((folder / "scenario.yaml").read_text())
         self.name = name
         self.namespace: str = meta["rollout"]["namespace"]

@@ -27,10 +27,9 @@ PINNED = json.loads((ROOT / "scripts" / "npm-tools" / "package.json").read_text(
 
 @pytest.fixture(scope="module")
 def inspector() -> Path:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed")
-    if not INSPECTOR.exists():
-        pytest.skip("the MCP Inspector is not installed: run scripts/test.sh (it installs scripts/npm-tools into .tools)")
+    # Required real parts, installed by scripts/test.sh: a missing one fails, it is never skipped.
+    assert shutil.which("node"), "node is not installed"
+    assert INSPECTOR.exists(), "the MCP Inspector is not installed: run scripts/test.sh (it installs scripts/npm-tools into .tools)"
     installed = json.loads((ROOT / ".tools" / "node_modules" / "@modelcontextprotocol" / "inspector" /
                             "package.json").read_text())["version"]
     assert installed == PINNED, f".tools has inspector {installed}, scripts/npm-tools pins {PINNED}"

@@ -47,9 +47,10 @@ SHOP = {  # pod: (minutes before now it started, 5xx share, latency factor)
 }
 LEGACY = {"legacy-stable-a": (40, 0.0, 1.0), "legacy-canary-b": (20, 0.0, 2.0)}
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("prometheus") and shutil.which("promtool")), reason="needs prometheus and promtool"
-)
+# Prometheus is a required real part (scripts/test.sh installs Debian's package): fail, never skip.
+if not (shutil.which("prometheus") and shutil.which("promtool")):
+    raise RuntimeError("the Prometheus tests need Debian's prometheus package (prometheus and promtool on PATH); "
+                       "scripts/test.sh installs it")
 
 
 def _simulate(pods: dict, end: int, seed: int) -> dict:
@@ -505,13 +506,12 @@ def scenario_cluster(request):
     """The shared `simulator` (tests/conftest.py) with a Kubernetes client, once the scenarios exist."""
     from selfheal.simulator import bundled_scenarios_dir
 
-    if not any((bundled_scenarios_dir() / name / "metrics").is_dir() for name in SCENARIO_EXPECTATIONS):
-        pytest.skip("healthy-canary, bad-canary and slow-canary scenarios with metrics are not there yet")
+    missing = [name for name in SCENARIO_EXPECTATIONS if not (bundled_scenarios_dir() / name / "metrics").is_dir()]
+    assert not missing, f"bundled scenarios without metrics: {missing}"
     from kubernetes import client, config
 
     cluster = request.getfixturevalue("simulator")
-    if not cluster.prometheus_url:
-        pytest.skip(f"the simulator serves no Prometheus: {cluster.prometheus_note}")
+    assert cluster.prometheus_url, f"the simulator serves no Prometheus: {cluster.prometheus_note}"
     api = client.CoreV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig)))
     return SimpleNamespace(cluster=cluster, api=api, scenarios={s.name: s for s in cluster.scenarios})
 
@@ -520,9 +520,7 @@ def scenario_cluster(request):
 def test_scenario_comparison_against_the_simulator(scenario_cluster, name):
     """The comparison as the evidence step runs it: pods by the scenario's selectors, the window
     from the canary pods' start time, evaluated now."""
-    scenario = scenario_cluster.scenarios.get(name)
-    if scenario is None:
-        pytest.skip(f"scenario {name} is not there yet")
+    scenario = scenario_cluster.scenarios[name]
     namespace = scenario.rollout.namespace
 
     def pods(selector: str) -> list[dict]:

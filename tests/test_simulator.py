@@ -828,8 +828,8 @@ def test_every_object_deserializes_with_the_official_client(request: pytest.Fixt
 
 
 def test_prometheus_backfill(fixture_simulator: SimulatedCluster) -> None:
-    if shutil.which("prometheus") is None or shutil.which("promtool") is None:
-        pytest.skip("the prometheus and promtool binaries are not installed (Debian package 'prometheus')")
+    assert shutil.which("prometheus") and shutil.which("promtool"), \
+        "the prometheus and promtool binaries are not installed (Debian package 'prometheus'; scripts/test.sh installs it)"
     assert fixture_simulator.prometheus_url, fixture_simulator.prometheus_note
     at = fixture_simulator.started_at.timestamp()
     with httpx.Client(base_url=fixture_simulator.prometheus_url, trust_env=False, timeout=30) as prom:
@@ -943,8 +943,7 @@ def test_selfheal_sim_bad_scenario(tmp_path: Path) -> None:
 
 
 def test_selfheal_sim_bundled_name() -> None:
-    if not BUNDLED:
-        pytest.skip("evals/scenarios has no scenarios yet")
+    assert BUNDLED, "evals/scenarios has no scenarios"
     process, ready = _start_sim(BUNDLED[0], "--port", "0")
     try:
         with httpx.Client(trust_env=False, timeout=10) as client:
