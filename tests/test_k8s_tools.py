@@ -162,7 +162,11 @@ def test_tools_have_model_facing_signatures() -> None:
     """The model sees only namespace/names/selectors: no kubeconfig or settings parameter."""
     from google.adk.tools import FunctionTool
 
-    for tool in k8s.K8S_TOOLS:
+    from agents.rollout_doctor.agent import DIAGNOSIS_TOOLS
+
+    k8s_tools = [tool for tool in DIAGNOSIS_TOOLS if tool.__module__ == k8s.__name__]
+    assert {tool.__name__ for tool in k8s_tools} >= {"list_pods", "get_pod_logs", "get_rollout", "find_rollouts"}
+    for tool in k8s_tools:
         declaration = FunctionTool(tool)._get_declaration()
         schema = declaration.parameters_json_schema or {}
         assert "namespace" in schema["properties"], tool.__name__

@@ -1712,16 +1712,3 @@ def check_api(settings: Settings | None = None) -> str | None:
     except Exception as exc:  # noqa: BLE001 - a probe reports, it does not raise
         return redact(f"{type(exc).__name__}: {exc}")
     return None
-
-
-# The functions the diagnosis agent gets as tools, in the order it usually needs them.
-K8S_TOOLS = [
-    find_rollouts,
-    list_pods,
-    get_rollout,
-    describe_pod,
-    get_pod_logs,
-    get_events,
-    get_pod_metrics,
-    list_related_resources,
-]
