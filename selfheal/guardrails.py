@@ -45,9 +45,6 @@ TURN_JUDGES_STATE = "temp:selfheal_judges"
 PENDING_WRITE_STATE = "selfheal:pending_write"
 REMEDIATION_STATE = "selfheal:remediation"  # the last remediation tool result (real URLs only)
 MODEL_CALLS_STATE = "temp:selfheal_model_calls"
-# Deprecated and never read: writes always need the user's confirmation. Kept only until
-# selfheal/analysis/service.py and selfheal/mcp_server.py stop importing it; then delete it.
-AUTO_APPROVE_STATE = "selfheal:auto_approve_writes"
 
 EVIDENCE_TOOL = "get_canary_evidence"
 VERDICT_TOOL = "set_model_response"

@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 import selfheal
 from selfheal.config import Settings, get_settings
 from selfheal.contract import AnalyzeContext, AnalyzeRequest, AnalyzeResponse, plugin_request
-from selfheal.guardrails import AUTO_APPROVE_STATE, WRITE_TOOLS
+from selfheal.guardrails import WRITE_TOOLS
 from selfheal.verdict import Verdict, parse_verdict
 from tools.errors import error_result, is_error
 from tools.names import DNS_LABEL, OBJECT_NAME
@@ -710,8 +710,7 @@ async def _ask(runtime: McpRuntime, question: str, conversation: str) -> AgentAn
     async def turn() -> None:
         session = await sessions.get_session(app_name=app.name, user_id=MCP_USER_ID, session_id=session_id)
         if session is None:
-            await sessions.create_session(app_name=app.name, user_id=MCP_USER_ID, session_id=session_id,
-                                          state={AUTO_APPROVE_STATE: False})
+            await sessions.create_session(app_name=app.name, user_id=MCP_USER_ID, session_id=session_id)
         runner = Runner(app=app, session_service=sessions)
         message = types.Content(role="user", parts=[types.Part(text=question)])
         async for event in runner.run_async(user_id=MCP_USER_ID, session_id=session_id, new_message=message,

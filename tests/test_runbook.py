@@ -141,3 +141,10 @@ def test_describe_remediation_reads_a_status_record() -> None:
     assert intents.describe_remediation({"status": "dry_run", "fingerprint": "n/r/h"}).startswith(
         "No GitHub token is configured")
     assert intents.describe_remediation({"status": "nothing filed"}).startswith("Nothing has been filed")
+
+
+def test_the_latest_selectors_win_even_when_they_are_the_defaults() -> None:
+    earlier = plugin_prompt("demo", "web", "role=stable", "role=canry")
+    latest = plugin_prompt("demo", "web", "role=stable", "role=canary")
+    target = intents.resolve_target(Conversation(user_messages=[earlier, latest]))
+    assert (target.stable, target.canary) == ("role=stable", "role=canary")

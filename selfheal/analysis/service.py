@@ -261,6 +261,12 @@ class AnalysisService:
     async def _remediate(self, request: AnalyzeRequest, evidence, response: AnalyzeResponse, deadline: float
                          ) -> str | None:
         context = request.context
+        if not evidence.facts.canary_hash:
+            # Without the revision there is no "one issue per revision": better nothing than a
+            # fingerprint shared by every revision of the rollout.
+            log.warning("not filing for %s/%s: its canary revision is unknown", context.namespace, context.rolloutName)
+            self.metrics.remediations.labels(action="refused").inc()
+            return None
         # file_remediation applies the allow-list (requests cannot widen it) and files once per revision.
         filing = remediation_request(evidence, response, repo_url=context.repoUrl, base_branch=context.baseBranch)
         task = asyncio.create_task(file_remediation(filing, self.settings, self.store, owner=self.owner))

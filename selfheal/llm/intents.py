@@ -103,8 +103,9 @@ class Target:
 def resolve_target(convo: Conversation) -> Target:
     """The rollout the user means: from their latest words first, then earlier turns and tool calls."""
     target = Target()
+    said: set[str] = set()  # selectors the user named, latest first (even when they equal the default)
     for text in reversed(convo.user_messages):
-        _fill_from_text(target, text)
+        _fill_from_text(target, text, said)
     for call in reversed(convo.turn_calls + convo.history_calls):
         args = call.args
         target.namespace = target.namespace or args.get("namespace")
@@ -112,7 +113,7 @@ def resolve_target(convo: Conversation) -> Target:
     return target
 
 
-def _fill_from_text(target: Target, text: str) -> None:
+def _fill_from_text(target: Target, text: str, said: set[str]) -> None:
     if target.rollout is None:
         for pattern in _ROLLOUT_PATTERNS:
             for match in pattern.finditer(text):
@@ -135,7 +136,8 @@ def _fill_from_text(target: Target, text: str) -> None:
         target.rollout = target.rollout or qualified.group(2)
     for pattern, attr in ((_STABLE_SELECTOR, "stable"), (_CANARY_SELECTOR, "canary")):
         match = pattern.search(text)
-        if match and getattr(target, attr) == Target.__dataclass_fields__[attr].default:
+        if match and attr not in said:
+            said.add(attr)
             setattr(target, attr, (match.group(1) or match.group(2)).strip())
     if target.repo_url is None:
         repo = _REPO.search(text)
