@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fakes.github_server import GITHUB_TOKEN, REPO, FakeGitHub, github_fake  # noqa: F401 - fixture
-from fakes.jules_server import JULES_KEY, FakeJules, jules_fake  # noqa: F401 - fixture
+from fakes.jules_server import JULES_KEY, FakeJules, SessionScript, jules_fake  # noqa: F401 - fixture
 from fakes.remediation_store import FileRemediationStore, remediation_store  # noqa: F401 - fixture
 
 from selfheal.config import Settings
@@ -22,12 +22,15 @@ from tools.remediation import (
     RemediationRecord,
     RemediationRequest,
     RemediationStore,
+    ResumableStore,
     file_remediation,
     follow_and_link,
     issue_title,
     open_fix_pull_request,
     render_issue_body,
     repo_allowed,
+    resume_follows,
+    stop_follows,
     wait_background,
 )
 
@@ -347,6 +350,160 @@ async def test_only_one_follower_per_fingerprint(tmp_path, github_fake, jules_fa
     result = await remediate(abort_request(), settings, remediation_store, follow=False)
     assert await remediation_store.claim_remediation(f"{result.fingerprint}#follow", "someone-else", 600)
     assert await follow_and_link(result.fingerprint, settings, remediation_store, owner="me") is None
+
+
+# ---------------------------------------------------------------------------- following across restarts
+
+
+async def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_resume_follows_restarts_interrupted_follow_ups(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    started = await remediate(abort_request(), settings, remediation_store, follow=False)
+    timed_out = await remediate(abort_request("9a8b7c6d5"), settings, remediation_store, follow=False)
+    record = await remediation_store.get_remediation(timed_out.fingerprint)
+    await remediation_store.save_remediation(record.model_copy(update={"status": "follow_timeout"}))
+    gets_before = len(jules_fake.requests_to("GET", r"/sessions/2$"))
+
+    restarted, spawned = FileRemediationStore(remediation_store.path), Spawned()
+    count = await resume_follows(settings, restarted, spawn=spawned, owner="new-process", github_factory=fast_github,
+                                 jules_factory=fast_jules)  # fmt: skip
+    assert count == 1  # session_started only: a follow-up that ran its whole bound is not restarted
+    (final,) = await spawned.join()
+    assert (final.fingerprint, final.status, final.pr_url) == (started.fingerprint, "pr_opened",
+                                                               "https://github.com/acme/shop/pull/100")  # fmt: skip
+    assert "Jules opened a pull request" in github_fake.repo(REPO).comments[1][-1]["body"]
+    assert len(jules_fake.requests_to("GET", r"/sessions/2$")) == gets_before
+    assert await resume_follows(settings, restarted, spawn=spawned) == 0  # nothing left to follow
+    assert await resume_follows(settings, restarted, statuses=("follow_timeout",), spawn=spawned, owner="new-process",
+                                jules_factory=fast_jules, github_factory=fast_github) == 1  # fmt: skip
+    (timeout_final,) = (await spawned.join())[1:]
+    assert timeout_final.status == "pr_opened"
+
+
+async def test_resume_waits_for_the_lease_of_a_follower_still_running(
+    tmp_path, github_fake, jules_fake, remediation_store
+) -> None:
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    result = await remediate(abort_request(), settings, remediation_store, follow=False)
+    lease = f"{result.fingerprint}#follow"
+    assert await remediation_store.claim_remediation(lease, "old-process", 600)  # e.g. a rolling update
+    spawned = Spawned()
+    assert await resume_follows(settings, remediation_store, spawn=spawned, owner="new-process", retry_seconds=0.05,
+                                jules_factory=fast_jules, github_factory=fast_github) == 1  # fmt: skip
+    await asyncio.sleep(0.3)
+    assert not spawned[0].done() and not jules_fake.requests_to("GET", r"/sessions/1$")
+    assert await remediation_store.claim_remediation(lease, "old-process", 0)  # it stops and gives the lease back
+    (final,) = await spawned.join()
+    assert final.status == "pr_opened"
+
+
+async def test_resume_ends_when_the_other_follower_finishes(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    result = await remediate(abort_request(), settings, remediation_store, follow=False)
+    assert await remediation_store.claim_remediation(f"{result.fingerprint}#follow", "other-replica", 600)
+    spawned = Spawned()
+    await resume_follows(settings, remediation_store, spawn=spawned, owner="me", retry_seconds=0.05)
+    record = await remediation_store.get_remediation(result.fingerprint)
+    await remediation_store.save_remediation(record.model_copy(update={"status": "pr_opened", "pr_url": "https://x/1"}))
+    (final,) = await spawned.join()
+    assert final.status == "pr_opened" and not jules_fake.requests_to("GET", r"/sessions/1$")
+
+
+async def test_stop_follows_releases_the_lease_and_a_restart_resumes(
+    tmp_path, github_fake, jules_fake, remediation_store
+) -> None:
+    jules_fake.script_next_session("QUEUED", "IN_PROGRESS")  # works until the test lets it finish
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    spawned = Spawned()
+    result = await remediate(abort_request(), settings, remediation_store, spawn=spawned)
+    await wait_until(lambda: len(jules_fake.requests_to("GET", r"/sessions/1$")) >= 3)
+    assert await stop_follows(timeout=5) == 1
+    assert spawned[0].cancelled()
+    record = await remediation_store.get_remediation(result.fingerprint)
+    assert record.status == "session_started"  # left for resume_follows
+    assert remediation_store.leases()[f"{result.fingerprint}#follow"]["expires"] <= time.time()
+    assert await remediation_store.claim_remediation(f"{result.fingerprint}#follow", "next-process", 60)
+    await remediation_store.claim_remediation(f"{result.fingerprint}#follow", "next-process", 0)
+
+    jules_fake.sessions["1"].script = SessionScript(("QUEUED", "IN_PROGRESS", "COMPLETED"))
+    after = Spawned()
+    assert await resume_follows(settings, FileRemediationStore(remediation_store.path), spawn=after,
+                                owner="next-process", jules_factory=fast_jules, github_factory=fast_github) == 1
+    (final,) = await after.join()
+    assert final.status == "pr_opened"
+
+
+async def test_follow_lease_is_short_renewed_and_released(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    jules_fake.script_next_session("QUEUED", *["IN_PROGRESS"] * 40, "COMPLETED")
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    result = await remediate(abort_request(), settings, remediation_store, follow=False)
+    lease = f"{result.fingerprint}#follow"
+    follow = asyncio.create_task(follow_and_link(result.fingerprint, settings, remediation_store, owner="me",
+                                                 jules_factory=fast_jules, github_factory=fast_github,
+                                                 poll_seconds=0.02, lease_seconds=0.3))  # fmt: skip
+    await asyncio.sleep(0.6)  # twice the lease: held only because it is renewed
+    assert not follow.done() and not await remediation_store.claim_remediation(lease, "other", 60)
+    final = await asyncio.wait_for(follow, 20)
+    assert final.status == "pr_opened"
+    assert await remediation_store.claim_remediation(lease, "other", 60)  # given back at the end
+
+
+class TakenOverStore(FileRemediationStore):
+    """Another process takes the follow lease after this one's first claim (this one stalled too long)."""
+
+    async def claim_remediation(self, fingerprint: str, owner: str, ttl_seconds: float) -> bool:
+        if fingerprint.endswith("#follow") and any(key.endswith("#follow") for key in self.leases()):
+            return False
+        return await super().claim_remediation(fingerprint, owner, ttl_seconds)
+
+
+async def test_follower_that_lost_its_lease_does_not_record(tmp_path, github_fake, jules_fake, remediation_store) -> None:
+    settings = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    result = await remediate(abort_request(), settings, remediation_store, follow=False)
+    comments_before = len(github_fake.repo(REPO).comments[1])
+    store = TakenOverStore(remediation_store.path)
+    record = await follow_and_link(result.fingerprint, settings, store, owner="me", jules_factory=fast_jules,
+                                   github_factory=fast_github)  # fmt: skip
+    assert record.status == "session_started" and record.pr_url is None  # the result is left to the new holder
+    assert len(github_fake.repo(REPO).comments[1]) == comments_before
+
+
+async def test_resume_needs_a_listing_store_a_key_and_remediation_on(tmp_path, github_fake, jules_fake) -> None:
+    class PlainStore:  # a RemediationStore that cannot list
+        async def claim_remediation(self, fingerprint: str, owner: str, ttl_seconds: float) -> bool:
+            raise AssertionError("not reached")
+
+        async def get_remediation(self, fingerprint: str) -> RemediationRecord | None:
+            raise AssertionError("not reached")
+
+        async def save_remediation(self, record: RemediationRecord) -> None:
+            raise AssertionError("not reached")
+
+    class FailingStore(FileRemediationStore):
+        async def list_remediations(self, status: str) -> list[RemediationRecord]:
+            raise ConnectionError("database is down")
+
+    plain = PlainStore()
+    assert isinstance(plain, RemediationStore) and not isinstance(plain, ResumableStore)
+    assert isinstance(FileRemediationStore(tmp_path / "s.json"), ResumableStore)
+    session = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="session")
+    assert await resume_follows(session, plain) == 0
+    assert await resume_follows(session, FailingStore(tmp_path / "f.json")) == 0
+    listing = FileRemediationStore(tmp_path / "s.json")
+    await listing.save_remediation(RemediationRecord(fingerprint="a/b/c", repo="https://github.com/acme/shop",
+                                                     issue_number=1, jules_session="sessions/9",
+                                                     status="session_started"))  # fmt: skip
+    assert [r.fingerprint for r in await listing.list_remediations("session_started")] == ["a/b/c"]
+    assert await listing.list_remediations("pr_opened") == []
+    off = make_settings(tmp_path, github_fake, jules_fake, remediation_mode="off")
+    keyless = make_settings(tmp_path, github_fake, None, remediation_mode="session")
+    assert await resume_follows(off, listing) == 0 and await resume_follows(keyless, listing) == 0
 
 
 async def test_session_mode_without_jules_key_writes_the_request(tmp_path, github_fake, remediation_store) -> None:

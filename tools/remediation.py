@@ -9,7 +9,8 @@
 - mode `session`: the same issue (without the `jules` trigger label, so the GitHub app does not start
   a second run), then a Jules session whose prompt carries the evidence; the session is linked from
   the issue and followed **in the background** (`follow_and_link`) until it opens its pull request,
-  whose link is commented on the issue and recorded.
+  whose link is commented on the issue and recorded. At shutdown `stop_follows()` stops them (their
+  leases are given back); at start-up `resume_follows(settings, store)` restarts the interrupted ones.
 
 Guardrails: the repository must match `Settings.repo_allowlist` (`owner/repo`, `owner/*`, or
 `host/owner/repo` for Enterprise hosts; an empty list allows nothing); a request cannot widen it.
@@ -21,6 +22,7 @@ folder (action `dry_run`). Idempotency across restarts and replicas comes from t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -28,7 +30,7 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -220,8 +222,10 @@ class RemediationStore(Protocol):
       - return False when another `owner` holds an unexpired lease on `key`;
       - otherwise take (or renew) the lease for `owner` until now + `ttl_seconds` and return True.
     Keys are fingerprints; sub-steps use `fingerprint#suffix` keys (`#session`, `#follow`,
-    `#refile-N`) that only ever hold leases, never records. Leases are never released explicitly;
-    they expire. `save_remediation` upserts the record by fingerprint; `get_remediation` returns it.
+    `#refile-N`) that only ever hold leases, never records. Leases expire; a holder gives one back
+    early by renewing it with `ttl_seconds=0` (it then expires at once; the follow-ups do that when
+    they end). `save_remediation` upserts the record by fingerprint; `get_remediation` returns it.
+    Listing records by status is the optional `ResumableStore`.
     """
 
     async def claim_remediation(self, fingerprint: str, owner: str, ttl_seconds: float) -> bool: ...
@@ -1045,6 +1049,65 @@ async def _ensure_session(
     return _with_record(result, record, result.action, f"{result.message}; started Jules session {session_url}")
 
 
+# --------------------------------------------------------------------------------------------------
+# Following sessions: leases, shutdown, resuming after a restart
+#
+# The follower of a fingerprint holds the lease `fingerprint#follow` for FOLLOW_LEASE_SECONDS and
+# renews it while it polls, so a crashed follower blocks the others for at most that long. It gives
+# the lease back when it ends, also when cancelled at shutdown (`stop_follows`): the holder renewing
+# with a zero ttl makes the lease expire at once, with no extra store method. Before it records the
+# result it renews once more; when another process took the lease meanwhile, the result is left to it.
+# --------------------------------------------------------------------------------------------------
+
+FOLLOW_LEASE_SECONDS = 120.0
+_SETTLED: frozenset[str] = frozenset({"pr_opened", "session_completed", "session_failed"})
+_HELD = "held"  # the follow lease is held by another process
+
+_follows: set[asyncio.Task[Any]] = set()  # tasks holding a follow lease
+_waiting: set[asyncio.Task[Any]] = set()  # of those and of resumers, the ones waiting (safe to cancel)
+
+
+@runtime_checkable
+class ResumableStore(RemediationStore, Protocol):
+    """A `RemediationStore` that can also list records by status (optional: enables `resume_follows`).
+
+    `list_remediations(status)` returns every saved record whose `status` equals `status`, in any
+    order; lease-only keys (`fingerprint#suffix`, which never hold records) are never returned.
+    """
+
+    async def list_remediations(self, status: str) -> list[RemediationRecord]: ...
+
+
+@contextlib.contextmanager
+def _registered(tasks: set[asyncio.Task[Any]]) -> Iterator[None]:
+    task = asyncio.current_task()
+    if task is not None:
+        tasks.add(task)
+    try:
+        yield
+    finally:
+        if task is not None:
+            tasks.discard(task)
+
+
+async def _keep_lease(store: RemediationStore, key: str, owner: str, ttl: float, lost: asyncio.Event) -> None:
+    while True:
+        await asyncio.sleep(ttl / 3)
+        try:
+            if not await store.claim_remediation(key, owner, ttl):
+                lost.set()
+                return
+        except Exception:  # a store hiccup: the next renewal may work, and the lease lasts until then
+            log.warning("renewing the lease %s failed", key, exc_info=True)
+
+
+async def _release(store: RemediationStore, key: str, owner: str) -> None:
+    try:
+        await store.claim_remediation(key, owner, 0.0)  # the holder's zero-ttl renewal: expires now
+    except Exception:
+        log.warning("releasing the lease %s failed; it expires on its own", key, exc_info=True)
+
+
 async def follow_and_link(
     fingerprint: str,
     settings: Settings,
@@ -1055,23 +1118,88 @@ async def follow_and_link(
     owner: str = OWNER_ID,
     timeout_seconds: float | None = None,
     poll_seconds: float | None = None,
+    lease_seconds: float = FOLLOW_LEASE_SECONDS,
 ) -> RemediationRecord | None:
     """Follow the fingerprint's Jules session to its end; comment the PR link on the issue; record it.
 
-    Meant to run in the background (never raises). Only one process follows a fingerprint at a time
-    (lease `fingerprint#follow`). Returns the updated record, or None when another process follows it
-    or there is nothing to follow.
+    Meant to run in the background (never raises; cancelling it, as `stop_follows` does, leaves the
+    record in `session_started` for `resume_follows`). Only one process follows a fingerprint at a time
+    (lease `fingerprint#follow`, see above). Returns the updated record; the record unchanged when its
+    session already ended; None when another process follows it or there is nothing to follow.
     """
-    timeout = settings.jules_follow_seconds if timeout_seconds is None else timeout_seconds
-    poll = settings.jules_poll_seconds if poll_seconds is None else poll_seconds
-    try:
-        if not await store.claim_remediation(f"{fingerprint}#follow", owner, timeout + 60.0):
+    follower = _Follower(
+        fingerprint, settings, store, github_factory or _default_github, jules_factory or _default_jules, owner,
+        settings.jules_follow_seconds if timeout_seconds is None else timeout_seconds,
+        settings.jules_poll_seconds if poll_seconds is None else poll_seconds, lease_seconds,
+    )  # fmt: skip
+    outcome = await follower.run()
+    return None if isinstance(outcome, str) else outcome
+
+
+@dataclass(frozen=True)
+class _Follower:
+    """One follow-up of one fingerprint's session (see `follow_and_link`)."""
+
+    fingerprint: str
+    settings: Settings
+    store: RemediationStore
+    github_factory: GitHubFactory
+    jules_factory: JulesFactory
+    owner: str
+    timeout: float
+    poll: float
+    lease_seconds: float = FOLLOW_LEASE_SECONDS
+
+    @property
+    def key(self) -> str:
+        return f"{self.fingerprint}#follow"
+
+    async def run(self) -> RemediationRecord | None | str:
+        """The updated record, None (nothing to follow, or a failure that was logged), or `_HELD`."""
+        store = self.store
+        try:
+            if not await store.claim_remediation(self.key, self.owner, self.lease_seconds):
+                return _HELD
+        except Exception:
+            log.exception("taking the follow lease of %s failed", self.fingerprint)
             return None
-        record = await store.get_remediation(fingerprint)
+        lost = asyncio.Event()
+        keeper = asyncio.get_running_loop().create_task(
+            _keep_lease(store, self.key, self.owner, self.lease_seconds, lost)
+        )
+        try:
+            with _registered(_follows):
+                return await self._held(lost)
+        except Exception:  # a background task: log, record, never raise
+            log.exception("following the Jules session of %s failed", self.fingerprint)
+            try:
+                record = await store.get_remediation(self.fingerprint)
+                if record is not None and record.status in ("session_started", "follow_timeout"):
+                    await store.save_remediation(
+                        record.model_copy(update={"status": "follow_error", "updated_at": datetime.now(timezone.utc)})
+                    )
+            except Exception:
+                log.exception("recording the follow error of %s failed", self.fingerprint)
+            return None
+        finally:
+            keeper.cancel()
+            await _release(store, self.key, self.owner)
+
+    async def _held(self, lost: asyncio.Event) -> RemediationRecord | None:
+        store, settings = self.store, self.settings
+        record = await store.get_remediation(self.fingerprint)
         if record is None or not record.jules_session:
             return None
-        async with (jules_factory or _default_jules)(settings) as jules:
-            final: Session = await jules.follow_session(record.jules_session, timeout_seconds=timeout, poll_seconds=poll)
+        if record.status in _SETTLED:  # followed to its end already (by another process, or before a restart)
+            return record
+        async with self.jules_factory(settings) as jules:
+            with _registered(_waiting):
+                final: Session = await jules.follow_session(
+                    record.jules_session, timeout_seconds=self.timeout, poll_seconds=self.poll
+                )
+        if lost.is_set() or not await store.claim_remediation(self.key, self.owner, self.lease_seconds):
+            log.warning("another process took over following %s; leaving the result to it", self.fingerprint)
+            return await store.get_remediation(self.fingerprint)
         note: str | None
         if final.state == "COMPLETED" and final.pr_url:
             status, note = "pr_opened", f"Jules opened a pull request for this issue: {final.pr_url}"
@@ -1081,7 +1209,7 @@ async def follow_and_link(
             status, note = "session_failed", f"The Jules session failed: {record.session_url}"
         else:
             status, note = "follow_timeout", None
-        latest = await store.get_remediation(fingerprint) or record
+        latest = await store.get_remediation(self.fingerprint) or record
         if latest.jules_session != record.jules_session:
             return latest
         updated = latest.model_copy(
@@ -1090,23 +1218,103 @@ async def follow_and_link(
         await store.save_remediation(updated)
         if note and settings.github_token and updated.issue_number is not None:
             repo = parse_repo_url(updated.repo)
-            github = (github_factory or _default_github)(settings, repo)
+            github = self.github_factory(settings, repo)
             try:
                 await asyncio.to_thread(github.comment_issue, repo, updated.issue_number, note)
             finally:
                 github.close()
         return updated
-    except Exception:  # a background task: log, record, never raise
-        log.exception("following the Jules session of %s failed", fingerprint)
+
+
+async def stop_follows(timeout: float = 10.0) -> int:
+    """Stop following Jules sessions, for a clean shutdown: call it before the store is closed.
+
+    Follow-ups waiting on Jules (and resumed ones waiting for a lease) are cancelled: their records
+    stay `session_started` and their leases are released at once, so another replica, or this service
+    after its restart (`resume_follows`), takes over without waiting for the lease to expire. Follow-ups
+    that are recording a result get up to `timeout` seconds to finish. Returns how many were cancelled.
+    """
+    loop = asyncio.get_running_loop()
+    waiting = [task for task in _waiting if not task.done() and task.get_loop() is loop]
+    for task in waiting:
+        task.cancel()
+    pending = [task for task in _follows | set(waiting) if not task.done() and task.get_loop() is loop]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+    return len(waiting)
+
+
+async def resume_follows(
+    settings: Settings,
+    store: RemediationStore,
+    *,
+    statuses: Sequence[RecordStatus] = ("session_started",),
+    github_factory: GitHubFactory | None = None,
+    jules_factory: JulesFactory | None = None,
+    owner: str = OWNER_ID,
+    spawn: Spawner | None = None,
+    retry_seconds: float = FOLLOW_LEASE_SECONDS / 2,
+) -> int:
+    """Follow again, in the background, the Jules sessions no process is following (service start-up).
+
+    Picks the records in `statuses`: by default only `session_started`, the follow-ups a stop or a crash
+    interrupted. `follow_timeout` is left out on purpose: that follow-up ran its whole
+    `jules_follow_seconds` and gave up, and resuming it at every start-up would make that bound
+    meaningless (a new abort of the revision still resumes it); `follow_error` failed for a reason that
+    would recur. A record whose follow lease another process holds (a replica still following, or a
+    crashed process's lease until it expires) is tried again every `retry_seconds` while it is still
+    in `statuses` with the same session, for as long as a follower can legitimately hold it.
+
+    Returns how many follow-ups were started; 0 when remediation is off, no Jules key is configured,
+    or the store cannot list records (it is not a `ResumableStore`, or listing failed). Never raises.
+    """
+    if settings.remediation_mode == "off" or not settings.jules_api_key:
+        return 0
+    if not isinstance(store, ResumableStore):
+        log.info("the remediation store cannot list records; Jules follow-ups are not resumed")
+        return 0
+    records: dict[str, RemediationRecord] = {}
+    try:
+        for status in dict.fromkeys(statuses):
+            for record in await store.list_remediations(status):
+                if record.jules_session:
+                    records[record.fingerprint] = record
+    except Exception:
+        log.exception("listing the remediations to resume failed")
+        return 0
+    start = spawn if spawn is not None else spawn_background
+    for record in records.values():
+        follower = _Follower(
+            record.fingerprint, settings, store, github_factory or _default_github, jules_factory or _default_jules,
+            owner, settings.jules_follow_seconds, settings.jules_poll_seconds,
+        )  # fmt: skip
+        start(_resume_follow(follower, record.jules_session or "", tuple(statuses), retry_seconds))
+    if records:
+        log.info("resumed following %d Jules session(s)", len(records))
+    return len(records)
+
+
+async def _resume_follow(
+    follower: _Follower, session: str, statuses: tuple[str, ...], retry_seconds: float
+) -> RemediationRecord | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + follower.timeout + follower.lease_seconds + retry_seconds
+    while True:
+        outcome = await follower.run()
+        if not isinstance(outcome, str):  # followed (or nothing to follow), not held elsewhere
+            return outcome
+        if loop.time() + retry_seconds > deadline:
+            log.warning("gave up waiting for the follow lease of %s", follower.fingerprint)
+            return None
+        with _registered(_waiting):
+            await asyncio.sleep(retry_seconds)
         try:
-            record = await store.get_remediation(fingerprint)
-            if record is not None and record.status in ("session_started", "follow_timeout"):
-                await store.save_remediation(
-                    record.model_copy(update={"status": "follow_error", "updated_at": datetime.now(timezone.utc)})
-                )
+            current = await follower.store.get_remediation(follower.fingerprint)
         except Exception:
-            log.exception("recording the follow error of %s failed", fingerprint)
-        return None
+            log.exception("re-reading the remediation of %s failed", follower.fingerprint)
+            continue
+        if current is None or current.status not in statuses or current.jules_session != session:
+            return current  # another process followed it to its end (or it changed)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1200,6 +1408,7 @@ __all__ = [
     "RemediationRequest",
     "RemediationResult",
     "RemediationStore",
+    "ResumableStore",
     "SignatureSample",
     "file_remediation",
     "follow_and_link",
@@ -1210,6 +1419,8 @@ __all__ = [
     "render_issue_body",
     "render_jules_prompt",
     "repo_allowed",
+    "resume_follows",
     "spawn_background",
+    "stop_follows",
     "wait_background",
 ]

@@ -1,4 +1,4 @@
-"""A real `tools.remediation.RemediationStore` on one JSON file, for tests.
+"""A real `tools.remediation.RemediationStore` (and `ResumableStore`) on one JSON file, for tests.
 
 Several instances over the same file behave like a restarted process or another replica: every
 call re-reads the file under an exclusive `flock`, so claims are atomic across instances.
@@ -66,6 +66,12 @@ class FileRemediationStore:
     async def save_remediation(self, record: RemediationRecord) -> None:
         with self._locked() as data:
             data["records"][record.fingerprint] = record.model_dump(mode="json")
+
+    async def list_remediations(self, status: str) -> list[RemediationRecord]:
+        """`tools.remediation.ResumableStore`: every record in `status` (lease keys hold no records)."""
+        with self._locked() as data:
+            raw = [value for value in data["records"].values() if value.get("status") == status]
+        return [RemediationRecord.model_validate(value) for value in raw]
 
     # inspection for tests ----------------------------------------------------------------
     def leases(self) -> dict[str, dict[str, Any]]:
