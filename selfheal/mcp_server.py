@@ -693,44 +693,30 @@ def condense_log(result: dict) -> dict:
 
 
 async def _ask(runtime: McpRuntime, question: str, conversation: str) -> AgentAnswer | dict:
-    from google.adk.runners import Runner
-    from google.genai import types
-
-    from selfheal.analysis.agent_run import RUN_CONFIG
+    from selfheal.analysis.agent_run import run_agent
     from selfheal.llm import resolve_model
 
     settings = runtime.settings
     model = resolve_model(settings)
-    app = runtime.chat_app(model)
-    sessions = runtime.analysis.session_service
     session_id = f"mcp:{conversation}"[:128]
-    answer = AgentAnswer(answer="", model=model, session=session_id)
-    texts: list[str] = []
-
-    async def turn() -> None:
-        session = await sessions.get_session(app_name=app.name, user_id=MCP_USER_ID, session_id=session_id)
-        if session is None:
-            await sessions.create_session(app_name=app.name, user_id=MCP_USER_ID, session_id=session_id)
-        runner = Runner(app=app, session_service=sessions)
-        message = types.Content(role="user", parts=[types.Part(text=question)])
-        async for event in runner.run_async(user_id=MCP_USER_ID, session_id=session_id, new_message=message,
-                                            run_config=RUN_CONFIG):
-            if event.error_message:
-                texts.append(f"[{event.author}] error: {event.error_message}")
-            for part in (event.content.parts if event.content and event.content.parts else []):
-                if part.function_call and part.function_call.name:
-                    answer.tool_calls.append(part.function_call.name)
-                elif part.text and not part.thought and event.author != "user" and event.is_final_response():
-                    texts.append(part.text)
-                    if event.author not in answer.agents:
-                        answer.agents.append(event.author)
-
     async with runtime.turn_lock(session_id):
         try:
-            await asyncio.wait_for(turn(), timeout=settings.deadline_seconds)
+            run = await asyncio.wait_for(
+                run_agent(model=model, session_service=runtime.analysis.session_service, user_id=MCP_USER_ID,
+                          session_id=session_id, message=question, state={}, app=runtime.chat_app(model),
+                          require_verdict=False),
+                timeout=settings.deadline_seconds,
+            )
         except (TimeoutError, asyncio.TimeoutError):
             return error_result("timeout", f"The agent did not finish within {settings.deadline_seconds:.0f}s.",
                                 "Ask a narrower question, or use analyze_rollout for the verdict.")
+    answer = AgentAnswer(answer="", model=model, session=session_id, tool_calls=list(run.tool_calls))
+    texts = [text for _, text in run.replies]
+    if run.error:
+        texts.append(f"error: {run.error}")
+    for author, _ in run.replies:
+        if author not in answer.agents:
+            answer.agents.append(author)
     for text in texts:
         verdict = parse_verdict(text)
         if verdict is not None:

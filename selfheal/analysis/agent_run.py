@@ -38,7 +38,8 @@ class AgentRunResult:
     prompt_tokens: int = 0
     output_tokens: int = 0
     tool_calls: list[str] = field(default_factory=list)
-    final_text: str = ""
+    final_text: str = ""  # the diagnosis agent's final answer
+    replies: list[tuple[str, str]] = field(default_factory=list)  # (agent, text) of every final answer
 
 
 @functools.cache
@@ -72,12 +73,17 @@ async def run_agent(
     session_id: str,
     message: str,
     state: dict,
+    app: App | None = None,
+    require_verdict: bool = True,
 ) -> AgentRunResult:
-    """Run the app once and return the diagnosis verdict; never raises."""
+    """Run the app once (one user turn) and collect its answers and the diagnosis verdict; never raises.
+
+    With `require_verdict` (the plugin path) a run that ends without a verdict is an error.
+    """
     result = AgentRunResult(model=model)
     started = time.perf_counter()
     try:
-        app = app_for(model)
+        app = app or app_for(model)
         runner = Runner(app=app, session_service=session_service)
         session = await session_service.get_session(app_name=app.name, user_id=user_id, session_id=session_id,
                                                     config=RECENT_EVENTS)
@@ -91,12 +97,12 @@ async def run_agent(
             user_id=user_id, session_id=session_id, new_message=content, state_delta=state_delta, run_config=RUN_CONFIG
         ):
             _account(result, event)
-        if result.verdict is None:
+        if result.verdict is None and require_verdict:
             session = await session_service.get_session(app_name=app.name, user_id=user_id, session_id=session_id,
                                                     config=RECENT_EVENTS)
             stored = (session.state or {}).get("verdict") if session else None
             result.verdict = parse_verdict(stored) or parse_verdict(result.final_text)
-        if result.verdict is None:
+        if result.verdict is None and require_verdict:
             result.error = "the model did not return a usable verdict" + (
                 f": {result.final_text[:200]!r}" if result.final_text else ""
             )
@@ -123,8 +129,10 @@ def _account(result: AgentRunResult, event) -> None:
     for part in content.parts:
         if part.function_call:
             result.tool_calls.append(part.function_call.name)
-        elif part.text and not part.thought and event.author == "diagnosis" and event.is_final_response():
-            result.final_text = part.text
-            verdict = parse_verdict(part.text)
-            if verdict is not None:
-                result.verdict = verdict
+        elif part.text and not part.thought and event.author != "user" and event.is_final_response():
+            result.replies.append((event.author, part.text))
+            if event.author == "diagnosis":
+                result.final_text = part.text
+                verdict = parse_verdict(part.text)
+                if verdict is not None:
+                    result.verdict = verdict
