@@ -269,7 +269,9 @@ class AnalysisService:
             return None
         # file_remediation applies the allow-list (requests cannot widen it) and files once per revision.
         filing = remediation_request(evidence, response, repo_url=context.repoUrl, base_branch=context.baseBranch)
-        task = asyncio.create_task(file_remediation(filing, self.settings, self.store, owner=self.owner))
+        # A claim owner per filing: two analyses of one revision in this process must not both file.
+        owner = f"{self.owner}:{uuid.uuid4().hex[:8]}"
+        task = asyncio.create_task(file_remediation(filing, self.settings, self.store, owner=owner))
         self._background.add(task)
         task.add_done_callback(self._remediation_done)
         wait = min(_REMEDIATION_WAIT_SECONDS, max(0.0, deadline - time.perf_counter()))
