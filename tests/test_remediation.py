@@ -701,6 +701,7 @@ async def test_dry_run_session_mode_writes_the_jules_request(tmp_path, remediati
     body = document["body"]
     assert body["sourceContext"] == {"source": "sources/github/acme/shop", "githubRepoContext": {"startingBranch": "main"}}
     assert body["automationMode"] == "AUTO_CREATE_PR" and body["requirePlanApproval"] is False
+    assert "that explains the cause and the fix.\n" in body["prompt"] and "Fixes" not in body["prompt"]  # no issue yet
     issue = json.loads(next(Path(p) for p in result.outbox_files if p.endswith(".issue.json")).read_text())
     assert issue["labels"] == ["canary-rollback", "automated"]
     for secret in SECRETS:

@@ -527,7 +527,7 @@ def _analysis_run(request: RemediationRequest) -> str:
     return "\n".join(lines)
 
 
-def _instructions(request: RemediationRequest, base_branch: str, *, issue_ref: str) -> list[str]:
+def _instructions(request: RemediationRequest, base_branch: str, *, issue_ref: str | None) -> list[str]:
     """The task (trusted: written here; only pattern-checked identifiers are interpolated)."""
     stable = _fact(request.stable_image, _IMAGE_RE) or "the stable version"
     canary = _fact(request.canary_image, _IMAGE_RE) or "the canary version"
@@ -540,7 +540,8 @@ def _instructions(request: RemediationRequest, base_branch: str, *, issue_ref: s
         "analysis in the evidence are hypotheses a model wrote from the logs: check them against the code.",
         f"3. Fix it on a new branch from {base} with the smallest change that works, and add or update a "
         "test that fails without the fix.",
-        f"4. Open one pull request against {base} that explains the cause and the fix and says `Fixes {issue_ref}`.",
+        f"4. Open one pull request against {base} that explains the cause and the fix"
+        + (f" and says `Fixes {issue_ref}`." if issue_ref else "."),
     ]
 
 
@@ -676,7 +677,7 @@ def render_jules_prompt(
     """The Jules session prompt (redacted, bounded): the task and its rules first, then the facts that
     were checked, then the untrusted evidence in one named fenced block that nothing inside can close."""
     request = _redacted(request)
-    issue_ref = f"#{issue_number}" if issue_number else "the issue"
+    issue_ref = f"#{issue_number}" if issue_number else None
     branch = _fact(base_branch, _BRANCH_RE)
     url = _fact(issue_url or "", _URL_RE)
     stable_revision = _fact(request.stable_revision, _REVISION_RE) or "?"
