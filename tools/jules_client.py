@@ -368,7 +368,7 @@ class JulesClient:
                 if sent and not idempotent:
                     raise self._transport_error(exc, what, maybe_processed=True) from None
                 if attempt >= self.max_retries:
-                    raise self._transport_error(exc, what, maybe_processed=sent and not idempotent) from None
+                    raise self._transport_error(exc, what, maybe_processed=False) from None
                 await self._sleep(self._delay(attempt))
                 attempt += 1
                 continue
