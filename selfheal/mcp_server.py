@@ -45,6 +45,7 @@ from selfheal.guardrails import WRITE_TOOLS
 from selfheal.verdict import Verdict, parse_verdict
 from tools.errors import error_result, is_error
 from tools.names import DNS_LABEL, OBJECT_NAME
+from tools.remediation import stop_follows
 from tools.redaction import redact, redact_data
 
 if TYPE_CHECKING:
@@ -258,6 +259,7 @@ class McpRuntime:
             yield self
         finally:
             self._service = None
+            await stop_follows()
             await service.close()
             await store.close()
 

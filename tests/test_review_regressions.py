@@ -138,3 +138,46 @@ async def test_an_answer_forced_by_an_evidence_timeout_is_not_replayed(simulator
             assert "timed out" in again["analysis"]
             # Analysed again (not answered from a record of the forced abort).
             assert await service.analyses_run() == before + 1
+
+
+async def test_serve_start_up_resumes_a_jules_follow_up_left_by_a_previous_process(
+        simulator, tmp_path: Path) -> None:
+    """A process files the issue and starts a Jules session, then dies before the PR exists; the
+    next `selfheal serve` follows the session on its own and links the PR on the issue."""
+    from fakes.github_server import GITHUB_TOKEN, REPO, FakeGitHub
+    from fakes.jules_server import JULES_KEY, FakeJules
+    from selfheal.config import Settings
+    from selfheal.state import StateStore
+    from test_remediation import abort_request, remediate
+
+    github, jules = FakeGitHub(tokens={GITHUB_TOKEN}), FakeJules(api_key=JULES_KEY)
+    github.start()
+    github.add_repo(REPO, files={"app/server.py": "def handler():\n    return 200\n"})
+    jules.start()
+    jules.add_source("acme", "shop")
+    try:
+        env = service_env(simulator, tmp_path / "state", SELFHEAL_REMEDIATION_MODE="session",
+                          SELFHEAL_REPO_ALLOWLIST="acme/shop", SELFHEAL_GITHUB_TOKEN=GITHUB_TOKEN,
+                          SELFHEAL_GITHUB_API_URL=github.base_url, SELFHEAL_JULES_API_KEY=JULES_KEY,
+                          SELFHEAL_JULES_API_URL=jules.base_url, SELFHEAL_JULES_POLL_SECONDS="0.05")
+        settings = Settings(**{key.removeprefix("SELFHEAL_").lower(): value for key, value in env.items()
+                               if key.startswith("SELFHEAL_") and key not in ("SELFHEAL_KUBECONFIG",
+                                                                               "SELFHEAL_PROMETHEUS_URL")})
+        store = StateStore.from_url(settings.database)
+        await store.init()
+        first = await remediate(abort_request(), settings, store, follow=False)  # the process dies here
+        await store.close()
+        assert first.jules_session and first.issue_number
+
+        async with serve_in_process(env) as service:
+            for _ in range(200):
+                record = await service.app.state.store.get_remediation(first.fingerprint)
+                if record.status == "pr_opened":
+                    break
+                await asyncio.sleep(0.05)
+        assert record.status == "pr_opened" and record.pr_url
+        comments = [comment["body"] for comment in github.repo(REPO).comments[first.issue_number]]
+        assert any(record.pr_url in body for body in comments)
+    finally:
+        github.stop()
+        jules.stop()

@@ -21,6 +21,7 @@ from tools.remediation import (
     SignatureSample,
     file_remediation,
     open_fix_pull_request,
+    spawn_background,
 )
 
 
@@ -71,15 +72,43 @@ def remediation_request(
 
 
 @contextlib.asynccontextmanager
-async def _store(settings: Settings) -> AsyncIterator[Any]:
+async def _store(settings: Settings) -> AsyncIterator["_ToolStore"]:
     from selfheal.state import StateStore  # the state layer imports this package; keep the cycle lazy
 
-    store = StateStore.from_url(settings.database)
+    store = _ToolStore(StateStore.from_url(settings.database))
     try:
-        await store.init()
+        await store.inner.init()
         yield store
     finally:
-        await store.close()
+        await store.release()
+
+
+class _ToolStore:
+    """The state store of one tool call, kept open while a background Jules follow-up it started
+    still needs it (a chat-started session is followed to its PR like a plugin-started one)."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self._users = 1  # the tool call itself
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def keep_open_for(self, coro: Any) -> Any:
+        self._users += 1
+
+        async def run() -> None:
+            try:
+                await coro
+            finally:
+                await self.release()
+
+        return spawn_background(run())
+
+    async def release(self) -> None:
+        self._users -= 1
+        if self._users == 0:
+            await self.inner.close()
 
 
 async def file_rollout_issue(
@@ -168,7 +197,7 @@ async def file_rollout_issue(
     except ValueError as exc:
         return error_result("invalid_argument", f"cannot build the issue: {exc}")
     async with _store(settings) as store:
-        result = await file_remediation(request, settings, store)
+        result = await file_remediation(request, settings, store, spawn=store.keep_open_for)
     return result.model_dump(mode="json", exclude_none=True)
 
 

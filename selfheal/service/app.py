@@ -29,6 +29,7 @@ from selfheal.service.auth import TokenAuthMiddleware
 from selfheal.state import StateStore
 from tools import k8s
 from tools.redaction import redact_data
+from tools.remediation import resume_follows, stop_follows
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await store.init()
         service = AnalysisService(settings, store, metrics)
         app.state.analysis = service
+        # Jules sessions a previous process was following (restart, rolling update) are followed on.
+        await resume_follows(settings, store, owner=service.owner)
         async with contextlib.AsyncExitStack() as stack:
             if a2a_app is not None:
                 await stack.enter_async_context(a2a_app.router.lifespan_context(a2a_app))
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                await stop_follows()  # hands the follow leases back before the store closes
                 await service.close()
                 await store.close()
 

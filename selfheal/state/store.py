@@ -245,6 +245,16 @@ class StateStore:
             return None
         return RemediationRecord.model_validate_json(row["record"])
 
+    async def list_remediations(self, status: str) -> list[RemediationRecord]:
+        """Every saved remediation record in `status` (tools.remediation.ResumableStore).
+
+        Lease-only rows keep status `claimed` and an empty record, so they are never returned.
+        """
+        query = select(_remediations.c.record).where(_remediations.c.status == status)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).scalars().all()
+        return [RemediationRecord.model_validate_json(row) for row in rows if row not in (None, "", "{}")]
+
     async def save_remediation(self, record: RemediationRecord) -> None:
         payload = record.model_dump_json()
         async with self.engine.begin() as conn:
