@@ -12,6 +12,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from selfheal.simulator.defaults import qualified_image
+
 from .common import hexid, name_suffix, rfc3339, rng, uid
 
 APP = "canary-demo"
@@ -22,14 +24,9 @@ ISTIO_IMAGE = "docker.io/istio/proxyv2:1.24.2"
 
 # --------------------------------------------------------------------------------------------- images
 
-def status_image(image: str) -> str:
-    """The fully qualified image name the kubelet reports (`docker.io/argoproj/rollouts-demo:blue`)."""
-    first = image.split("/", 1)[0]
-    if "/" not in image:
-        return f"docker.io/library/{image}"
-    if "." in first or ":" in first or first == "localhost":
-        return image
-    return f"docker.io/{image}"
+# The fully qualified image name the kubelet reports (`docker.io/argoproj/rollouts-demo:blue`): the
+# simulator fills it in the same way when a manifest leaves it out.
+status_image = qualified_image
 
 
 def image_id(image: str) -> str:
