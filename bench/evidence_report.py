@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         ("rare error in the naive input", "yes" if large["rare_in_naive"] else "no", ""),
     ]
     width = max(len(row[0]) for row in rows)
-    print(f"large-logs: the product's evidence path against the naive tail")
+    print("large-logs: the product's evidence path against the naive tail")
     for label, value, note in rows:
         print(f"  {label:<{width}}  {value:>18}  {note}")
     if args.all:

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from selfheal.contract import plugin_request
-from selfheal.simulator import SimulatedCluster, bundled_scenarios_dir
+from selfheal.simulator import SimulatedCluster, bundled_scenarios_dir, free_port
 
 SELFHEAL = str(Path(sys.executable).with_name("selfheal"))
 LARGE = "large-logs"
@@ -81,12 +80,6 @@ def scenario_bodies() -> dict[str, dict]:
 def fresh(body: dict, tag: str) -> dict:
     """The same request under a memoryId never seen before (a fresh analysis and session)."""
     return {**body, "memoryId": f"{body['memoryId']}#bench-{tag}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import tempfile
 import textwrap
@@ -19,14 +18,9 @@ from pathlib import Path
 import click
 
 from selfheal.contract import go_decode_error, plugin_request
+from selfheal.simulator import free_port
 
 DEMO_REPO = "https://github.com/argoproj/rollouts-demo"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class _Progress:
@@ -59,7 +53,7 @@ def run_demo(scenario: str, outbox: Path, keep_state: bool = False) -> int:
         info = cluster.scenarios[0]
         progress(f"Kubernetes API at {cluster.apiserver}; Prometheus: "
                  f"{cluster.prometheus_url or 'none (' + (cluster.prometheus_note or 'not installed') + ')'}")
-        port = _free_port()
+        port = free_port()
         env = {
             **cluster.environment(),
             "SELFHEAL_STATE_DIR": state_dir,

@@ -14,7 +14,6 @@ from typing import AsyncGenerator
 import pytest
 from google.adk.models import BaseLlm, LlmRequest, LlmResponse, LLMRegistry
 from google.adk.models.base_llm import LlmCapabilities
-from google.adk.runners import InMemoryRunner
 from google.genai import types
 
 from selfheal.config import get_settings

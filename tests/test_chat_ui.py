@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from selfheal.simulator import SimulatedCluster
+from selfheal.simulator import SimulatedCluster, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ADK = str(Path(sys.executable).with_name("adk"))
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(cluster: SimulatedCluster, tmp_path: Path) -> dict[str, str]:
@@ -60,7 +53,7 @@ def test_adk_run_answers_a_question_from_stdin(bad_canary_cluster, tmp_path) -> 
 @pytest.fixture(scope="module")
 def adk_web(bad_canary_cluster, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("adk-web")
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "adk-web.log", "w")
     process = subprocess.Popen(
         [ADK, "web", "--host", "127.0.0.1", "--port", str(port), "--no-reload", "agents"],

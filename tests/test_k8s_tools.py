@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -12,7 +11,7 @@ from typing import Callable, Iterator
 import pytest
 
 from selfheal.config import Settings, get_settings
-from selfheal.simulator import SimulatedCluster
+from selfheal.simulator import SimulatedCluster, free_port
 from tools import k8s
 from tools.errors import is_error
 
@@ -21,12 +20,6 @@ NS = "k8s-tools"
 STABLE_POD = "web-6d4b8f9c7-abcde"
 STABLE_POD_RESTARTED = "web-6d4b8f9c7-fghij"
 CANARY_POD = "web-7f9c5d8b4-klmno"
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _write_kubeconfig(path: Path, server: str) -> Path:
@@ -180,7 +173,7 @@ def test_tools_have_model_facing_signatures() -> None:
 
 
 def test_unreachable_api_is_an_error_not_an_exception(use_cluster: Callable[..., None], tmp_path: Path) -> None:
-    kubeconfig = _write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{_closed_port()}")
+    kubeconfig = _write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{free_port()}")
     use_cluster(kubeconfig)
     for call in (
         lambda: k8s.list_pods(NS),
@@ -211,7 +204,7 @@ def test_missing_configuration_is_not_configured(
 
 def test_argument_validation(use_cluster: Callable[..., None], tmp_path: Path) -> None:
     # Arguments are checked before any request, so no cluster is needed.
-    kubeconfig = _write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{_closed_port()}")
+    kubeconfig = _write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{free_port()}")
     use_cluster(kubeconfig)
     cases = [
         (k8s.list_pods("Not_A_Namespace"), "namespace"),
@@ -618,7 +611,7 @@ def test_rollout_revision_and_check_api(cluster: SimulatedCluster, tmp_path: Pat
     assert k8s.rollout_revision(NS, "web") == "7f9c5d8b4"
     assert k8s.rollout_revision(NS, "missing") is None
     assert k8s.check_api() is None
-    dead = Settings(kubeconfig=str(_write_kubeconfig(tmp_path / "dead", f"http://127.0.0.1:{_closed_port()}")))
+    dead = Settings(kubeconfig=str(_write_kubeconfig(tmp_path / "dead", f"http://127.0.0.1:{free_port()}")))
     assert k8s.check_api(dead).startswith("unreachable:")
     assert k8s.rollout_revision(NS, "web", settings=dead) is None
 

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from selfheal.contract import go_decode_error, plugin_request
-from selfheal.simulator import SimulatedCluster, bundled_scenarios_dir
+from selfheal.simulator import SimulatedCluster, bundled_scenarios_dir, free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -96,12 +95,6 @@ def server_env(cluster: SimulatedCluster, state_dir: Path, **extra: str) -> dict
 
 def selfheal_command() -> list[str]:
     return [str(SELFHEAL)] if SELFHEAL.exists() else [sys.executable, "-m", "selfheal.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServerProcess:

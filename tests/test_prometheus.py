@@ -15,13 +15,13 @@ import shutil
 import socket
 import subprocess
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
 
 from selfheal.config import get_settings
+from selfheal.simulator import free_port
 from tools.judge import ERROR_RATIO, PodHealth, judge
 from tools.prometheus import (
     QueryTemplates,
@@ -105,12 +105,6 @@ def _openmetrics(namespace: str, data: dict, kind: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
     root = tmp_path_factory.mktemp("prometheus")
@@ -129,7 +123,7 @@ def prometheus(tmp_path_factory):
         )
     config = root / "prometheus.yml"
     config.write_text("global: {scrape_interval: 15s}\nscrape_configs: []\n")
-    port = _free_port()
+    port = free_port()
     log = (root / "prometheus.log").open("w")
     process = subprocess.Popen(
         [
@@ -287,7 +281,7 @@ def test_bad_arguments(prometheus):
 
 
 def test_unreachable():
-    result = query_prometheus("up", prometheus_url=f"http://127.0.0.1:{_free_port()}")
+    result = query_prometheus("up", prometheus_url=f"http://127.0.0.1:{free_port()}")
     assert result["error"]["kind"] == "unreachable"
     assert "PROMETHEUS_URL" in result["error"]["hint"]
 
@@ -298,7 +292,7 @@ def test_not_a_prometheus(prometheus):
 
 
 def test_credentials_in_the_url_stay_out_of_messages():
-    result = query_prometheus("up", prometheus_url=f"http://admin:s3cret@127.0.0.1:{_free_port()}")
+    result = query_prometheus("up", prometheus_url=f"http://admin:s3cret@127.0.0.1:{free_port()}")
     assert "s3cret" not in str(result)
 
 
@@ -450,7 +444,7 @@ def test_comparison_without_prometheus_says_so(env):
     assert not comparison.available and comparison.error["kind"] == "not_configured"
     assert all(metric.note for metric in comparison.metrics)
     unreachable = compare_canary_metrics(
-        "shop", STABLE, [CANARY_GOOD], 1200, prometheus_url=f"http://127.0.0.1:{_free_port()}"
+        "shop", STABLE, [CANARY_GOOD], 1200, prometheus_url=f"http://127.0.0.1:{free_port()}"
     )
     assert not unreachable.available and unreachable.error["kind"] == "unreachable"
     assert len(unreachable.queries) == 2  # gave up after the first query failed

@@ -10,7 +10,6 @@ filing once across replicas.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sqlite3
 import subprocess

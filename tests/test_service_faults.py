@@ -26,7 +26,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from contract.go_decoder import GoDecoder
-from selfheal.simulator import SimulatedCluster
+from selfheal.simulator import SimulatedCluster, free_port
 from selfheal.simulator.cluster import write_kubeconfig
 from test_service import (
     InProcess,
@@ -108,12 +108,6 @@ LLMRegistry.register(FaultLlm)
 # --------------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------------
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def timed(service: InProcess, body: dict) -> tuple[float, dict]:
@@ -281,7 +275,7 @@ async def test_kubernetes_api_answering_503(simulator_faults: SimulatedCluster, 
 
 async def test_kubernetes_api_unreachable(simulator: SimulatedCluster, tmp_path: Path, go_decoder: GoDecoder) -> None:
     kubeconfig = tmp_path / "kubeconfig"
-    write_kubeconfig(kubeconfig, f"http://127.0.0.1:{closed_port()}", "demo-healthy")
+    write_kubeconfig(kubeconfig, f"http://127.0.0.1:{free_port()}", "demo-healthy")
     env = service_env(simulator, tmp_path, KUBECONFIG=str(kubeconfig), SELFHEAL_KUBECONFIG=str(kubeconfig))
     async with serve_in_process(env) as service:
         ready = await service.client.get("/readyz")
@@ -292,7 +286,7 @@ async def test_kubernetes_api_unreachable(simulator: SimulatedCluster, tmp_path:
 
 
 async def test_prometheus_down(simulator: SimulatedCluster, tmp_path: Path, go_decoder: GoDecoder) -> None:
-    env = service_env(simulator, tmp_path, SELFHEAL_PROMETHEUS_URL=f"http://127.0.0.1:{closed_port()}")
+    env = service_env(simulator, tmp_path, SELFHEAL_PROMETHEUS_URL=f"http://127.0.0.1:{free_port()}")
     async with serve_in_process(env) as service:
         bad, slow, healthy = [answer for _, answer in await asyncio.gather(
             timed(service, request_for("bad-canary")), timed(service, request_for("slow-canary")),

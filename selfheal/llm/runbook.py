@@ -9,7 +9,6 @@ it is also chosen automatically when no model credentials exist.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, AsyncGenerator
 
 from google.adk.models import BaseLlm, LlmRequest, LlmResponse

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from . import k8s
-from .apps import Timed, http_series, pct, sort_lines, status_counts, timed, traffic
+from .apps import Timed, http_series, sort_lines, status_counts, timed, traffic
 from .base import Cluster, Scenario
 from .common import NS, go_duration, python_log_time, rfc3339, rng, uid
 from .formats import demo_request, go_log, python_log, stamped
-from .k8s import ContainerPlan, EventSpec, PodPlan, Run
+from .k8s import EventSpec, PodPlan, Run
 from .openmetrics import OpenMetrics, http_metrics
 from .traffic import Req, Segment, fast_latency, pod_series, scrape_grid
 
