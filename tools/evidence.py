@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import threading
 import time
@@ -328,7 +329,10 @@ def _collect_logs(
                     lines.pop()  # split as the stream does, so equal logs hash equal
                 # While a container waits in CrashLoopBackOff the kubelet serves the same log as
                 # current and previous; count it once.
-                if _hashed_digest(lines) != digest.digest():
+                previous_digest = hashlib.blake2b(digest_size=16)  # hashed exactly as the stream was
+                for _ in _hashed(lines, previous_digest):
+                    pass
+                if previous_digest.digest() != digest.digest():
                     per_role[role].append(summarize(miner.tap(_masked(iter_entries(lines), version_tokens), role)))
                 # Redact the tail as one text: a multi-line secret (a PEM key) spans lines.
                 tail = [line[:300] for line in redact("\n".join(lines[-200:])).splitlines()[-_PREVIOUS_LOG_TAIL:]]
@@ -338,13 +342,6 @@ def _collect_logs(
 
 def _role_stats(per_role: dict[str, list[LogStats]]) -> dict[str, LogStats]:
     return {role: merge_stats(parts) if parts else LogStats() for role, parts in per_role.items()}
-
-
-def _hashed_digest(lines: list[str]) -> bytes:
-    digest = hashlib.blake2b(digest_size=16)
-    for line in lines:
-        digest.update(line.encode())
-    return digest.digest()
 
 
 def _log_metrics(stable: LogStats, canary: LogStats, diff: SignatureDiff | None) -> list[MetricInput]:
@@ -498,8 +495,6 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _json_bytes(value: Any) -> bytes:
-    import json
-
     return json.dumps(value, default=str).encode()
 
 
